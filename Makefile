@@ -1,0 +1,26 @@
+# Thin entry points; the work is in scripts/ and the package's command-line tools.
+.PHONY: setup demo test lint bench eval clean
+
+RUN := bash scripts/run.sh
+RESULTS ?= results
+
+setup:
+	bash scripts/setup_env.sh
+
+demo: setup
+	$(RUN) python -m rgbd_tracker_ros.ros.demo --output $(RESULTS)/demo
+
+test: setup
+	$(RUN) python -m pytest rgbd_tracker_ros/test -q -p no:cacheprovider
+
+lint: setup
+	$(RUN) ruff check . && $(RUN) ruff format --check .
+
+bench: setup
+	$(RUN) python -m rgbd_tracker_ros.evaluation.benchmark --output $(RESULTS)/benchmark
+
+eval: setup
+	$(RUN) python -m rgbd_tracker_ros.evaluation.evaluate --suite synthetic --output $(RESULTS)/eval
+
+clean:
+	rm -rf .build $(RESULTS)

@@ -1,0 +1,16 @@
+# Source me: activates the venv and the built workspace, and keeps DDS on this machine.
+# Usage: source scripts/env.sh   (after scripts/setup_env.sh)
+_rgbd_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck disable=SC1091
+source "$_rgbd_root/.venv/bin/activate"
+if [ -z "${ROS_DISTRO:-}" ]; then
+  # The venv is the ROS prefix when ROS comes from wheels.
+  export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+fi
+# shellcheck disable=SC1091
+source "$_rgbd_root/.build/install/local_setup.bash"
+# Fast DDS multicasts discovery out of the network interface by default; keep it local and
+# give each run its own domain so parallel runs do not see each other.
+export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
+export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}"
+unset _rgbd_root

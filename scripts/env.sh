@@ -7,10 +7,13 @@ if [ -z "${ROS_DISTRO:-}" ]; then
   # The venv is the ROS prefix when ROS comes from wheels.
   export AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 fi
+# colcon's setup scripts read unset variables; allow that while sourcing them.
+case $- in *u*) _rgbd_nounset=1; set +u ;; *) _rgbd_nounset= ;; esac
 # shellcheck disable=SC1091
 source "$_rgbd_root/.build/install/local_setup.bash"
+[ -n "$_rgbd_nounset" ] && set -u
 # Fast DDS multicasts discovery out of the network interface by default; keep it local and
 # give each run its own domain so parallel runs do not see each other.
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}"
-unset _rgbd_root
+unset _rgbd_root _rgbd_nounset

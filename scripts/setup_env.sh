@@ -85,28 +85,11 @@ fix_cmake_paths() {
   done
 }
 
-build_workspace() {
-  log "colcon build"
-  (
-    cd "$ROOT"
-    # shellcheck disable=SC1091
-    source "$VENV/bin/activate"
-    local prefix_env=()
-    if [ -z "${ROS_DISTRO:-}" ]; then
-      prefix_env=(AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV")
-    fi
-    env "${prefix_env[@]}" colcon --log-base .build/log build \
-      --base-paths rgbd_tracker_msgs rgbd_tracker_ros \
-      --build-base .build/build --install-base .build/install \
-      --symlink-install --event-handlers console_cohesion- summary- status- \
-      --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF >/dev/null
-  )
-}
-
 ensure_libusb
 make_venv
 install_deps
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-  build_workspace
+  log "colcon build"
+  "$ROOT/scripts/build_workspace.sh" >/dev/null
 fi
 log "ready: source scripts/env.sh"

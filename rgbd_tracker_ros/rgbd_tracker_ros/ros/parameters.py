@@ -1,0 +1,119 @@
+"""The tracker node's parameters: one table of names, defaults and descriptions.
+
+``config/tracker.yaml`` mirrors this table with comments; a test checks they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+
+# name -> (default, description, read_only)
+PARAMETERS: dict[str, tuple[Any, str, bool]] = {
+    "autostart": (True, "Configure and activate on start.", True),
+    "tracker.name": ("depth_dcf", "Tracker: depth_dcf, dimp, det, trdimp, trsiam.", True),
+    "tracker.model_path": ("", "TorchScript file from export_model (network trackers).", True),
+    "tracker.device": ("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N.", True),
+    "tracker.params_file": ("", "YAML of tracker parameters overriding its defaults.", True),
+    "qos.reliability": ("best_effort", "Input QoS reliability: best_effort or reliable.", True),
+    "qos.depth": (2, "Input QoS keep-last depth.", True),
+    "sync.queue_size": (5, "Approximate-time synchroniser queue per input.", True),
+    "sync.slop": (0.03, "Approximate-time synchroniser slop in seconds.", True),
+    "depth_scale": (0.001, "16UC1 depth units to metres (RealSense: 0.001).", True),
+    "thresholds.uncertain_score": (0.0, "TRACKING below this score is reported UNCERTAIN.", False),
+    "thresholds.lost_score": (0.0, "Below this score the result is reported LOST.", False),
+    "thresholds.occlusion_depth_drop": (
+        0.25,
+        "Box depth this fraction closer than the tracked depth while the score falls: occluded.",
+        False,
+    ),
+    "depth.min_valid_pixels": (20, "Fewer valid depth pixels in the box: no 3D position.", False),
+    "depth.min_range": (0.1, "Depth readings below this (m) are ignored.", False),
+    "depth.max_range": (10.0, "Depth readings above this (m) are ignored.", False),
+    "publish.score_map": (True, "Publish ~/score_map (32FC1).", True),
+    "publish.marker": (True, "Publish ~/marker at the 3D target.", True),
+    "publish.debug_image": (True, "Publish ~/debug_image while it has subscribers.", True),
+    "publish.diagnostics_period": (1.0, "Seconds between /diagnostics messages.", True),
+    "click.rviz_topic": ("/clicked_point", "RViz Publish Point topic (PointStamped).", True),
+    "click.image_topic": (
+        "color/image_raw_mouse_left",
+        "rqt_image_view click topic (Point, pixels).",
+        True,
+    ),
+    "click.default_box_size": (80, "Box side (px) for a click where depth is missing.", False),
+    "click.depth_tolerance": (
+        0.08,
+        "Depth difference (m) of the region grown from a click.",
+        False,
+    ),
+}
+
+
+@dataclass
+class TrackerSettings:
+    name: str
+    model_path: str
+    device: str
+    params_file: str
+
+
+@dataclass
+class RuntimeSettings:
+    """The parameters that ``ros2 param set`` may change while the node runs."""
+
+    uncertain_score: float
+    lost_score: float
+    occlusion_depth_drop: float
+    min_valid_pixels: int
+    min_range: float
+    max_range: float
+    default_box_size: int
+    depth_tolerance: float
+
+
+def declare_parameters(node: Node) -> None:
+    for name, (default, description, read_only) in PARAMETERS.items():
+        node.declare_parameter(
+            name, default, ParameterDescriptor(description=description, read_only=read_only)
+        )
+
+
+def value(node: Node, name: str) -> Any:
+    return node.get_parameter(name).value
+
+
+def tracker_settings(node: Node) -> TrackerSettings:
+    return TrackerSettings(
+        name=value(node, "tracker.name"),
+        model_path=value(node, "tracker.model_path"),
+        device=value(node, "tracker.device"),
+        params_file=value(node, "tracker.params_file"),
+    )
+
+
+def runtime_settings(values: dict[str, Any]) -> RuntimeSettings:
+    """Build from a name -> value mapping, so a pending ``ros2 param set`` can be validated."""
+    settings = RuntimeSettings(
+        uncertain_score=float(values["thresholds.uncertain_score"]),
+        lost_score=float(values["thresholds.lost_score"]),
+        occlusion_depth_drop=float(values["thresholds.occlusion_depth_drop"]),
+        min_valid_pixels=int(values["depth.min_valid_pixels"]),
+        min_range=float(values["depth.min_range"]),
+        max_range=float(values["depth.max_range"]),
+        default_box_size=int(values["click.default_box_size"]),
+        depth_tolerance=float(values["click.depth_tolerance"]),
+    )
+    if not 0.0 < settings.occlusion_depth_drop < 1.0:
+        raise ValueError("thresholds.occlusion_depth_drop must be in (0, 1)")
+    if not 0.0 <= settings.min_range < settings.max_range:
+        raise ValueError("depth.min_range must be >= 0 and below depth.max_range")
+    if settings.min_valid_pixels < 1 or settings.default_box_size < 4:
+        raise ValueError("depth.min_valid_pixels must be >= 1 and click.default_box_size >= 4")
+    return settings
+
+
+def runtime_names() -> list[str]:
+    return [name for name, (_, _, read_only) in PARAMETERS.items() if not read_only]

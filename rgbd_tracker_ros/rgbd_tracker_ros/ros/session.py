@@ -1,0 +1,204 @@
+"""Drive a tracker node with a played sequence and record what it publishes.
+
+Shared by the demo and the node-level benchmark: the tracker node runs as its own
+process (as ``ros2 run`` would start it, with the launch file's remappings), the
+sequence player and a recorder run here. The target is initialised through the real
+``/tracker/init`` service on the first frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from std_msgs.msg import Header
+
+from rgbd_tracker_msgs.msg import TrackedTarget
+from rgbd_tracker_msgs.srv import InitTarget
+from rgbd_tracker_ros.paths import config_dir
+from rgbd_tracker_ros.ros.conversions import stamp_to_ns
+from rgbd_tracker_ros.ros.sequence_player import SequencePlayer
+
+_LOG = logging.getLogger(__name__)
+
+CAMERA_PREFIX = "/camera/camera/"
+REMAPS = {
+    "color/image_raw": CAMERA_PREFIX + "color/image_raw",
+    "depth/image_raw": CAMERA_PREFIX + "aligned_depth_to_color/image_raw",
+    "color/camera_info": CAMERA_PREFIX + "color/camera_info",
+}
+SERVICE_TIMEOUT_S = 120.0
+FIRST_RESULT_TIMEOUT_S = 60.0
+DRAIN_S = 1.5
+
+
+@dataclass
+class Record:
+    """What came back for one played frame (None fields: nothing received)."""
+
+    target: TrackedTarget | None = None
+    pose: PoseStamped | None = None
+    received_s: float = float("nan")  # wall-clock receipt time of ``target``
+
+
+@dataclass
+class SessionResult:
+    records: list[Record]
+    sent_stamps_s: list[float]
+    published: int
+    duration_s: float
+    target_id: int
+    node_log: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Recorder(Node):
+    def __init__(self) -> None:
+        super().__init__("tracker_recorder")
+        self.by_stamp: dict[int, Record] = {}
+        self._lock = threading.Lock()
+        self.create_subscription(TrackedTarget, "/tracker/target", self._on_target, 50)
+        self.create_subscription(PoseStamped, "/tracker/target_pose", self._on_pose, 50)
+        self.init_client = self.create_client(InitTarget, "/tracker/init")
+
+    def _record(self, header: Header) -> Record:
+        with self._lock:
+            return self.by_stamp.setdefault(stamp_to_ns(header.stamp), Record())
+
+    def _on_target(self, msg: TrackedTarget) -> None:
+        record = self._record(msg.header)
+        record.target, record.received_s = msg, time.time()
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        self._record(msg.header).pose = msg
+
+
+def tracker_command(tracker: str, extra_args: list[str] | None = None) -> list[str]:
+    """The tracker node's command line, with the remappings the launch file uses."""
+    args = [sys.executable, "-m", "rgbd_tracker_ros.ros.tracker_node", "--ros-args"]
+    args += ["--params-file", str(config_dir() / "tracker.yaml"), "-p", f"tracker.name:={tracker}"]
+    for source, target in REMAPS.items():
+        args += ["-r", f"{source}:={target}"]
+    return args + list(extra_args or [])
+
+
+def run_session(
+    sequence: Path,
+    tracker: str = "depth_dcf",
+    rate: float = 0.0,
+    node_args: list[str] | None = None,
+) -> SessionResult:
+    """Play ``sequence`` at ``rate`` fps (0 = its own) to a fresh tracker node process."""
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tracker_node_{os.getpid()}.log"
+    with log_path.open("w") as log_file:
+        node = subprocess.Popen(
+            tracker_command(tracker, node_args), stdout=log_file, stderr=subprocess.STDOUT
+        )
+        try:
+            result = _play(sequence, rate)
+        finally:
+            node.terminate()
+            try:
+                node.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                node.kill()
+    result.node_log = log_path.read_text()
+    return result
+
+
+def _play(sequence: Path, rate: float) -> SessionResult:
+    rclpy.init()
+    # Stamp of the last copy of each frame index that went out (frame 0 may go out
+    # several times while the node starts).
+    stamps: dict[int, int] = {}
+
+    def on_frame(index: int, header: Header) -> None:
+        stamps[index] = stamp_to_ns(header.stamp)
+
+    player = SequencePlayer(
+        on_frame=on_frame,
+        autoplay=False,
+        parameter_overrides=_player_parameters(sequence, rate),
+    )
+    recorder = Recorder()
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(player)
+    executor.add_node(recorder)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        target_id = _start_tracking(player, recorder)
+        start = time.time()
+        player.play(start=1)
+        while not player.finished:
+            time.sleep(0.05)
+        time.sleep(DRAIN_S)
+        duration = time.time() - start
+        order = [stamps[i] for i in sorted(stamps)]
+        records = [recorder.by_stamp.get(stamp, Record()) for stamp in order]
+        return SessionResult(
+            records=records,
+            sent_stamps_s=[stamp * 1e-9 for stamp in order],
+            published=len(order),
+            duration_s=duration,
+            target_id=target_id,
+        )
+    finally:
+        executor.shutdown()
+        player.destroy_node()
+        recorder.destroy_node()
+        rclpy.try_shutdown()
+        spinner.join(timeout=5)
+
+
+def _player_parameters(sequence: Path, rate: float):
+    from rclpy.parameter import Parameter
+
+    return [Parameter("sequence", value=str(sequence)), Parameter("rate", value=float(rate))]
+
+
+def _start_tracking(player: SequencePlayer, recorder: Recorder) -> int:
+    """Init on frame 0 through the service; frame 0 is re-sent until the node tracks it."""
+    if not recorder.init_client.wait_for_service(timeout_sec=SERVICE_TIMEOUT_S):
+        raise RuntimeError("the tracker node's /tracker/init service did not appear")
+    box = [float(v) for v in player.sequence.groundtruth[0]]
+    if not np.all(np.isfinite(box)):
+        raise RuntimeError("the sequence's first frame has no ground-truth box to start from")
+    request = InitTarget.Request(x=box[0], y=box[1], width=box[2], height=box[3])
+    target_id = 0
+    deadline = time.time() + FIRST_RESULT_TIMEOUT_S
+    while time.time() < deadline:
+        player.publish_frame(0)
+        time.sleep(0.1)
+        if not target_id:
+            response = _call(recorder, request)
+            target_id = response.target_id if response is not None and response.success else 0
+        elif _seen_target(recorder, target_id):
+            return target_id
+    raise RuntimeError("the tracker node did not start tracking on the first frame")
+
+
+def _call(recorder: Recorder, request: InitTarget.Request) -> InitTarget.Response | None:
+    future = recorder.init_client.call_async(request)
+    deadline = time.time() + 10.0
+    while not future.done() and time.time() < deadline:
+        time.sleep(0.01)
+    return future.result() if future.done() else None
+
+
+def _seen_target(recorder: Recorder, target_id: int) -> bool:
+    return any(
+        r.target is not None and r.target.target_id == target_id
+        for r in list(recorder.by_stamp.values())
+    )

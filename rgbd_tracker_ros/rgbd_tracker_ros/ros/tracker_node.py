@@ -1,0 +1,511 @@
+"""The tracker node: RGB-D frames in, tracked target out.
+
+Thin by design: it converts messages, hands frames to the ``TrackingWorker`` (which owns
+the tracker thread and the 3D logic) and turns its results into messages. Lifecycle:
+configure creates publishers, activate loads the tracker and opens the inputs, deactivate
+frees the model; ``autostart`` runs configure+activate at start.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import rclpy
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, PointStamped, PoseStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+from visualization_msgs.msg import Marker
+
+from rgbd_tracker_msgs.msg import TrackedTarget
+from rgbd_tracker_msgs.srv import InitTarget
+from rgbd_tracker_ros.geometry import DepthParams, box_from_click, project, validate_init_box
+from rgbd_tracker_ros.imaging import ImageDecodeError, draw_overlay
+from rgbd_tracker_ros.ros import parameters as params
+from rgbd_tracker_ros.ros.conversions import (
+    color_from_msg,
+    depth_from_msg,
+    image_msg,
+    intrinsics_from_msg,
+    stamp_to_sec,
+)
+from rgbd_tracker_ros.ros.sync import (
+    USING_MESSAGE_FILTERS,
+    ApproximateTimeSynchronizer,
+    Subscriber,
+    watch_clock_jumps,
+)
+from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState
+from rgbd_tracker_ros.tracking.registry import create_tracker
+from rgbd_tracker_ros.worker import (
+    FrameBundle,
+    TrackerLoadError,
+    TrackingWorker,
+    WorkerConfig,
+    WorkerResult,
+)
+
+LOG_THROTTLE_S = 5.0
+MODEL_LOAD_TIMEOUT_S = 300.0
+MARKER_LIFETIME_NS = 500_000_000
+
+
+class TrackerNode(LifecycleNode):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("tracker", **kwargs)
+        params.declare_parameters(self)
+        self._settings = params.runtime_settings(self._runtime_values())
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._worker: TrackingWorker | None = None
+        self._latest: FrameBundle | None = None
+        self._last_stamp_ns: int | None = None
+        self._errors: Counter[str] = Counter()
+        self._last_error = ""
+        self._status_error = ""
+        self._device = ""
+        self._entities: list[Any] = []
+        self._lock = threading.Lock()
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        period = float(params.value(self, "publish.diagnostics_period"))
+        self._diagnostics_timer = self.create_timer(period, self._publish_diagnostics)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._target_pub = self.create_lifecycle_publisher(TrackedTarget, "~/target", 10)
+        self._pose_pub = self.create_lifecycle_publisher(PoseStamped, "~/target_pose", 10)
+        self._score_pub = self.create_lifecycle_publisher(Image, "~/score_map", 2)
+        self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", 2)
+        self._marker_pub = self.create_lifecycle_publisher(Marker, "~/marker", 10)
+        self._publish_score = bool(params.value(self, "publish.score_map"))
+        self._publish_marker = bool(params.value(self, "publish.marker"))
+        self._publish_debug = bool(params.value(self, "publish.debug_image"))
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        settings = params.tracker_settings(self)
+        try:
+            factory = self._tracker_factory(settings)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            return self._activation_failed(f"tracker parameters: {exc}")
+        worker = TrackingWorker(factory, self._on_result, self._worker_config())
+        worker.start()
+        try:
+            if not worker.wait_ready(MODEL_LOAD_TIMEOUT_S):
+                worker.stop()
+                return self._activation_failed("tracker did not load within the time limit")
+        except TrackerLoadError as exc:
+            worker.stop()
+            return self._activation_failed(f"cannot load tracker {settings.name!r}: {exc}")
+        self._worker = worker
+        self._status_error = ""
+        self._create_inputs()
+        self.get_logger().info(
+            f"tracking with {settings.name!r} on {self._device}; "
+            f"sync: {'message_filters' if USING_MESSAGE_FILTERS else 'built-in'}"
+        )
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._destroy_inputs()
+        self._stop_worker()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for publisher in (
+            self._target_pub,
+            self._pose_pub,
+            self._score_pub,
+            self._debug_pub,
+            self._marker_pub,
+        ):
+            self.destroy_lifecycle_publisher(publisher)
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.close()
+        return super().on_shutdown(state)
+
+    def _activation_failed(self, message: str) -> TransitionCallbackReturn:
+        self._status_error = message
+        self._count_error("activation", message)
+        return TransitionCallbackReturn.FAILURE
+
+    def _tracker_factory(self, settings: params.TrackerSettings):
+        """A callable the worker runs on its own thread: build, then warm up once."""
+        overrides: dict[str, Any] = {}
+        if settings.params_file:
+            with Path(settings.params_file).open() as stream:
+                loaded = yaml.safe_load(stream) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{settings.params_file}: expected a mapping of parameters")
+            overrides.update(loaded)
+        if settings.model_path:
+            overrides["model_path"] = settings.model_path
+        device = _resolve_device(settings.device)
+        overrides["device"] = device
+        self._device = device
+
+        def build() -> Tracker:
+            tracker = create_tracker(settings.name, overrides)
+            warm_up = getattr(tracker, "warm_up", None)
+            if callable(warm_up):
+                warm_up()
+            return tracker
+
+        return build
+
+    def close(self) -> None:
+        """Stop inputs and the worker thread (also when the lifecycle never got there)."""
+        self._destroy_inputs()
+        self._stop_worker()
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None and not worker.stop():
+            self.get_logger().warn(
+                "tracker thread still busy after stop; it exits after this frame"
+            )
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def _create_inputs(self) -> None:
+        qos = QoSProfile(
+            reliability=_reliability(params.value(self, "qos.reliability")),
+            history=HistoryPolicy.KEEP_LAST,
+            depth=int(params.value(self, "qos.depth")),
+        )
+        subscribers = [
+            Subscriber(self, Image, "color/image_raw", qos_profile=qos),
+            Subscriber(self, Image, "depth/image_raw", qos_profile=qos),
+            Subscriber(self, CameraInfo, "color/camera_info", qos_profile=qos),
+        ]
+        sync = ApproximateTimeSynchronizer(
+            subscribers,
+            int(params.value(self, "sync.queue_size")),
+            float(params.value(self, "sync.slop")),
+        )
+        sync.registerCallback(self._on_frames)
+        watch_clock_jumps(subscribers, sync, self._on_clock_jump)
+        self._subscribers, self._sync = subscribers, sync
+        self._entities = [
+            self.create_service(InitTarget, "~/init", self._on_init),
+            self.create_service(Trigger, "~/reset", self._on_reset),
+            self.create_subscription(
+                PointStamped, params.value(self, "click.rviz_topic"), self._on_rviz_click, 5
+            ),
+            self.create_subscription(
+                Point, params.value(self, "click.image_topic"), self._on_image_click, 5
+            ),
+        ]
+
+    def _destroy_inputs(self) -> None:
+        for subscriber in getattr(self, "_subscribers", []):
+            self.destroy_subscription(subscriber.sub)
+        self._subscribers = []
+        self._sync = None
+        for entity in self._entities:
+            if hasattr(entity, "srv_type"):
+                self.destroy_service(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._entities = []
+
+    def _on_clock_jump(self, previous_ns: int, stamp_ns: int) -> None:
+        self._last_stamp_ns = None
+        self.get_logger().warn(
+            f"input stamps jumped back by {(previous_ns - stamp_ns) * 1e-9:.2f} s "
+            "(bag loop?); synchroniser reset"
+        )
+
+    def _on_frames(self, color_msg: Image, depth_msg: Image, info_msg: CameraInfo) -> None:
+        """Sync callback: convert and hand over; O(1) in the tracker's cost."""
+        worker = self._worker
+        if worker is None:
+            return
+        stamp = color_msg.header.stamp
+        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
+            self._count_error("stamp_order", f"frame stamp {stamp_ns} ns is not newer; dropped")
+            return
+        try:
+            color = color_from_msg(color_msg)
+            depth = depth_from_msg(depth_msg, float(params.value(self, "depth_scale")))
+            intrinsics = intrinsics_from_msg(info_msg)
+        except ImageDecodeError as exc:
+            self._count_error("image", str(exc))
+            return
+        except ValueError as exc:
+            self._count_error("camera_info", f"camera_info: {exc}")
+            return
+        frame = Frame(color, depth, stamp_to_sec(stamp), intrinsics)
+        bundle = FrameBundle(frame, color_msg.header)
+        try:
+            worker.submit(bundle)
+        except ValueError as exc:
+            self._count_error("frame", str(exc))
+            return
+        self._last_stamp_ns = stamp_ns
+        self._latest = bundle
+
+    # --- init paths ----------------------------------------------------------------------
+
+    def _on_init(self, request: InitTarget.Request, response: InitTarget.Response):
+        box = (request.x, request.y, request.width, request.height)
+        stamp = request.header.stamp
+        ok, message, target_id = self._start_target(
+            box, stamp_to_sec(stamp) if (stamp.sec or stamp.nanosec) else None
+        )
+        response.success, response.message, response.target_id = ok, message, target_id
+        return response
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
+        worker = self._worker
+        if worker is None:
+            response.success, response.message = False, "tracker is not active"
+            return response
+        stopped = worker.request_reset()
+        response.success = True
+        response.message = "tracking stopped" if stopped else "was not tracking"
+        return response
+
+    def _on_rviz_click(self, msg: PointStamped) -> None:
+        latest = self._latest
+        if latest is None or latest.frame.intrinsics is None:
+            self._count_error("click", "clicked point ignored: no camera frame received yet")
+            return
+        optical_frame = latest.header.frame_id
+        if msg.header.frame_id not in ("", optical_frame):
+            self._count_error(
+                "click",
+                f"clicked point is in {msg.header.frame_id!r}; publish it in {optical_frame!r} "
+                "(RViz fixed frame) to start tracking from a click",
+            )
+            return
+        if not msg.point.z > 0.0:
+            self._count_error("click", "clicked point is behind the camera")
+            return
+        u, v = project(msg.point.x, msg.point.y, msg.point.z, latest.frame.intrinsics)
+        self._start_from_pixel(u, v)
+
+    def _on_image_click(self, msg: Point) -> None:
+        self._start_from_pixel(msg.x, msg.y)
+
+    def _start_from_pixel(self, u: float, v: float) -> None:
+        latest = self._latest
+        if latest is None or latest.frame.intrinsics is None:
+            self._count_error("click", "click ignored: no camera frame received yet")
+            return
+        frame, settings = latest.frame, self._settings
+        width, height = frame.size_wh
+        if not (math.isfinite(u) and math.isfinite(v) and 0 <= u < width and 0 <= v < height):
+            self._count_error("click", f"click ({u:.0f}, {v:.0f}) is outside the image")
+            return
+        box = box_from_click(
+            frame.depth,
+            u,
+            v,
+            frame.intrinsics,
+            default_size=settings.default_box_size,
+            depth_tolerance=settings.depth_tolerance,
+            min_depth=settings.min_range,
+            max_depth=settings.max_range,
+        )
+        _, message, _ = self._start_target(box, frame.stamp)
+        self.get_logger().info(f"click at ({u:.0f}, {v:.0f}): {message}")
+
+    def _start_target(
+        self, box: tuple[float, float, float, float], stamp: float | None
+    ) -> tuple[bool, str, int]:
+        worker = self._worker
+        if worker is None:
+            return False, "tracker is not active", 0
+        size = worker.frame_size
+        if size is None:
+            return False, "no camera frame received yet; cannot place the box", 0
+        clipped, reason = validate_init_box(box, *size)
+        if clipped is None:
+            self._count_error("init", f"init rejected: {reason}")
+            return False, reason, 0
+        target_id = worker.request_init(clipped, stamp)
+        message = f"tracking target {target_id} from the next frame"
+        return True, f"{message} ({reason})" if reason else message, target_id
+
+    # --- outputs (worker thread) -----------------------------------------------------------
+
+    def _on_result(self, result: WorkerResult) -> None:
+        if not self.context.ok():  # shutting down: the publishers are gone
+            return
+        header: Header = result.header
+        target = _target_msg(result)
+        target.latency = float(self.get_clock().now().nanoseconds * 1e-9 - result.stamp)
+        self._target_pub.publish(target)
+        if result.position is not None and result.state != TrackerState.LOST:
+            pose = PoseStamped(header=header)
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = result.position
+            pose.pose.orientation.w = 1.0
+            self._pose_pub.publish(pose)
+            if self._publish_marker:
+                self._marker_pub.publish(_marker_msg(result))
+        if self._publish_score and result.score_map is not None:
+            self._score_pub.publish(image_msg(result.score_map.scores.astype("float32"), header))
+        if self._publish_debug and self._debug_pub.get_subscription_count() > 0:
+            overlay = draw_overlay(
+                result.frame.color, result.box_xywh, result.state.name, result.score
+            )
+            self._debug_pub.publish(image_msg(overlay, header, "bgr8"))
+        if result.error:
+            self._count_error("tracker", result.error)
+
+    # --- parameters, errors, diagnostics ---------------------------------------------------
+
+    def _runtime_values(self, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+        values = {name: params.value(self, name) for name in params.runtime_names()}
+        values.update(changes or {})
+        return values
+
+    def _on_set_parameters(self, changes) -> SetParametersResult:
+        runtime = set(params.runtime_names())
+        updates = {p.name: p.value for p in changes if p.name in runtime}
+        if not updates:
+            return SetParametersResult(successful=True)
+        try:
+            settings = params.runtime_settings(self._runtime_values(updates))
+        except (TypeError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self._settings = settings
+        if self._worker is not None:
+            self._worker.config = self._worker_config(settings)
+        return SetParametersResult(successful=True)
+
+    def _worker_config(self, settings: params.RuntimeSettings | None = None) -> WorkerConfig:
+        s = settings or self._settings
+        return WorkerConfig(
+            depth=DepthParams(
+                min_depth=s.min_range, max_depth=s.max_range, min_valid_pixels=s.min_valid_pixels
+            ),
+            uncertain_score=s.uncertain_score,
+            lost_score=s.lost_score,
+            occlusion_depth_drop=s.occlusion_depth_drop,
+        )
+
+    def _count_error(self, kind: str, message: str) -> None:
+        with self._lock:
+            self._errors[kind] += 1
+            self._last_error = message
+        self.get_logger().warn(message, throttle_duration_sec=LOG_THROTTLE_S)
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(
+            name=f"{self.get_name()}: rgbd tracking", hardware_id=self._device
+        )
+        worker = self._worker
+        values: dict[str, Any] = {"tracker": params.value(self, "tracker.name")}
+        if worker is None:
+            status.level = DiagnosticStatus.ERROR if self._status_error else DiagnosticStatus.OK
+            status.message = self._status_error or "inactive"
+        else:
+            stats = worker.stats()
+            values.update(
+                state=stats.state.name,
+                target_id=stats.target_id,
+                input_rate_hz=f"{stats.input_rate:.2f}",
+                output_rate_hz=f"{stats.output_rate:.2f}",
+                frames_in=stats.frames_in,
+                processed=stats.processed,
+                dropped=stats.dropped,
+                latency_p50_ms=_ms(stats.latency_p50),
+                latency_p95_ms=_ms(stats.latency_p95),
+            )
+            status.level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK
+            status.message = f"{stats.state.name.lower()}"
+        with self._lock:
+            values.update({f"errors.{kind}": count for kind, count in sorted(self._errors.items())})
+            values["last_error"] = self._last_error
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
+
+
+def _target_msg(result: WorkerResult) -> TrackedTarget:
+    msg = TrackedTarget(header=result.header, state=int(result.state), score=float(result.score))
+    msg.target_id = result.target_id
+    if result.box_xywh is not None:
+        msg.x, msg.y, msg.width, msg.height = (float(c) for c in result.box_xywh)
+    if result.depth is not None:
+        msg.depth = float(result.depth.depth)
+    if result.position is not None:
+        msg.has_position = True
+        msg.position.x, msg.position.y, msg.position.z = (float(c) for c in result.position)
+    if result.metric_size is not None:
+        msg.metric_width, msg.metric_height = (float(c) for c in result.metric_size)
+    return msg
+
+
+def _marker_msg(result: WorkerResult) -> Marker:
+    marker = Marker(header=result.header, ns="rgbd_tracker", id=0, type=Marker.CUBE)
+    marker.action = Marker.ADD
+    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = result.position
+    marker.pose.orientation.w = 1.0
+    width, height = result.metric_size or (0.1, 0.1)
+    marker.scale.x, marker.scale.y = max(width, 0.01), max(height, 0.01)
+    marker.scale.z = max(min(width, height), 0.01)
+    marker.color.g, marker.color.a = 0.8, 0.5
+    marker.lifetime.nanosec = MARKER_LIFETIME_NS
+    return marker
+
+
+def _reliability(name: str) -> ReliabilityPolicy:
+    policies = {
+        "best_effort": ReliabilityPolicy.BEST_EFFORT,
+        "reliable": ReliabilityPolicy.RELIABLE,
+    }
+    try:
+        return policies[name]
+    except KeyError:
+        raise ValueError(f"qos.reliability must be best_effort or reliable, got {name!r}") from None
+
+
+def _resolve_device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000.0:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    rclpy.init(args=argv if argv is not None else sys.argv)
+    node = TrackerNode()
+    if params.value(node, "autostart"):
+        node.trigger_configure()
+        node.trigger_activate()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

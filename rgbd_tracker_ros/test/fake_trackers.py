@@ -1,0 +1,51 @@
+"""Trackers for node tests, registered under test-only names (importable from test/)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
+from rgbd_tracker_ros.tracking.registry import register_tracker
+
+
+class SteadyTracker:
+    """Keeps the init box; ``delay`` seconds per frame; LOST when the frame is all black.
+
+    Predictable on purpose: node tests check the plumbing, not tracking quality.
+    """
+
+    name = "test_steady"
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.delay = float(params.get("delay", 0.0))
+        self.fail_every = int(params.get("fail_every", 0))
+        self.box = (0.0, 0.0, 1.0, 1.0)
+        self.frames = 0
+
+    def initialize(self, frame: Frame, box_xywh) -> None:
+        self.box = tuple(float(c) for c in box_xywh)
+
+    def track(self, frame: Frame) -> TrackResult:
+        self.frames += 1
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_every and self.frames % self.fail_every == 0:
+            raise RuntimeError("injected tracker failure")
+        visible = frame.color.max() > 0
+        scores = np.full((8, 8), 0.9 if visible else 0.0, np.float32)
+        return TrackResult(
+            box_xywh=self.box,
+            score=0.9 if visible else 0.05,
+            state=TrackerState.TRACKING if visible else TrackerState.LOST,
+            score_map=ScoreMap(scores, self.box),
+        )
+
+
+def build_steady(params: Mapping[str, Any]) -> SteadyTracker:
+    return SteadyTracker(params)
+
+
+register_tracker("test_steady", "fake_trackers:build_steady")

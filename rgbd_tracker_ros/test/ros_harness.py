@@ -1,0 +1,163 @@
+"""A real DDS graph for node tests: the tracker node in-process, a camera, a recorder."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import fake_trackers  # noqa: F401  (registers the test trackers)
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rgbd_tracker_ros.geometry import Intrinsics
+from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg, stamp_to_ns
+from rgbd_tracker_ros.ros.tracker_node import TrackerNode
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from rgbd_tracker_msgs.msg import TrackedTarget
+from rgbd_tracker_msgs.srv import InitTarget
+
+OPTICAL_FRAME = "camera_color_optical_frame"
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+@dataclass
+class Recorder:
+    targets: list[TrackedTarget] = field(default_factory=list)
+    poses: list[PoseStamped] = field(default_factory=list)
+    scores: list[Image] = field(default_factory=list)
+    diagnostics: list[DiagnosticArray] = field(default_factory=list)
+
+    def last_diagnostic_values(self) -> dict[str, str]:
+        """Key/values of the newest tracker status, plus its ``_message`` and ``_level``."""
+        for array in reversed(list(self.diagnostics)):
+            for status in array.status:
+                if status.name.startswith("tracker"):
+                    values = {kv.key: kv.value for kv in status.values}
+                    values["_message"] = status.message
+                    values["_level"] = str(ord(status.level))
+                    return values
+        return {}
+
+
+class Graph:
+    """Owns rclpy, an executor thread, a camera publisher node and a recorder node."""
+
+    def __init__(self) -> None:
+        rclpy.init()
+        self.executor = MultiThreadedExecutor(num_threads=4)
+        self.client_node = Node("test_client")
+        self.executor.add_node(self.client_node)
+        self.record = Recorder()
+        n = self.client_node
+        self.color_pub = n.create_publisher(Image, "/cam/color", 10)
+        self.depth_pub = n.create_publisher(Image, "/cam/depth", 10)
+        self.info_pub = n.create_publisher(CameraInfo, "/cam/info", 10)
+        n.create_subscription(TrackedTarget, "/tracker/target", self.record.targets.append, 100)
+        n.create_subscription(PoseStamped, "/tracker/target_pose", self.record.poses.append, 100)
+        n.create_subscription(Image, "/tracker/score_map", self.record.scores.append, 100)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self.record.diagnostics.append, 100)
+        self.init_client = n.create_client(InitTarget, "/tracker/init")
+        self.node: TrackerNode | None = None
+        self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self._spinner.start()
+
+    def start_tracker(self, **overrides) -> TrackerNode:
+        values = {
+            "tracker.name": "test_steady",
+            "qos.reliability": "reliable",
+            "qos.depth": 10,
+            "publish.diagnostics_period": 0.2,
+        } | overrides
+        node = TrackerNode(
+            parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
+            cli_args=[
+                "--ros-args",
+                "-r",
+                "color/image_raw:=/cam/color",
+                "-r",
+                "depth/image_raw:=/cam/depth",
+                "-r",
+                "color/camera_info:=/cam/info",
+            ],
+        )
+        self.executor.add_node(node)
+        self.node = node
+        return node
+
+    def activate(self, **overrides) -> TrackerNode:
+        node = self.start_tracker(**overrides)
+        node.trigger_configure()
+        node.trigger_activate()
+        assert self.init_client.wait_for_service(timeout_sec=10.0)
+        assert wait_for(lambda: self.color_pub.get_subscription_count() > 0)
+        return node
+
+    def publish(
+        self,
+        color: np.ndarray,
+        depth_mm: np.ndarray | None,
+        intrinsics: Intrinsics,
+        stamp_ns: int | None = None,
+        color_encoding: str = "rgb8",
+    ) -> Header:
+        header = Header(frame_id=OPTICAL_FRAME)
+        if stamp_ns is None:
+            header.stamp = self.client_node.get_clock().now().to_msg()
+        else:
+            header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        self.color_pub.publish(image_msg(color, header, color_encoding))
+        if depth_mm is not None:
+            self.depth_pub.publish(image_msg(depth_mm, header, "16UC1"))
+        self.info_pub.publish(camera_info_msg(intrinsics, header))
+        return header
+
+    def init(self, box, stamp_ns: int = 0) -> InitTarget.Response:
+        request = InitTarget.Request(
+            x=float(box[0]), y=float(box[1]), width=float(box[2]), height=float(box[3])
+        )
+        request.header.stamp.sec, request.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        future = self.init_client.call_async(request)
+        assert wait_for(future.done, timeout=10.0)
+        return future.result()
+
+    def targets_for(self, header: Header) -> list[TrackedTarget]:
+        stamp = stamp_to_ns(header.stamp)
+        return [t for t in list(self.record.targets) if stamp_to_ns(t.header.stamp) == stamp]
+
+    def close(self) -> None:
+        if self.node is not None:
+            self.node.close()
+        self.executor.shutdown()
+        for node in self.executor.get_nodes():
+            node.destroy_node()
+        rclpy.try_shutdown()
+        self._spinner.join(timeout=5)
+
+
+def gray_frame(width: int = 160, height: int = 120, value: int = 128) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.clip(rng.normal(value, 20, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def flat_depth_mm(width: int = 160, height: int = 120, mm: int = 1500) -> np.ndarray:
+    return np.full((height, width), mm, np.uint16)
+
+
+def small_intrinsics(width: int = 160, height: int = 120) -> Intrinsics:
+    return Intrinsics(fx=150.0, fy=150.0, cx=width / 2, cy=height / 2, width=width, height=height)

@@ -1,0 +1,156 @@
+"""The tracker node over real DDS: plumbing, freshness, init paths, run-time parameters."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from ros_harness import (
+    OPTICAL_FRAME,
+    Graph,
+    flat_depth_mm,
+    gray_frame,
+    small_intrinsics,
+    wait_for,
+)
+from std_srvs.srv import Trigger
+
+from rgbd_tracker_msgs.msg import TrackedTarget
+
+
+@pytest.fixture
+def graph():
+    g = Graph()
+    yield g
+    g.close()
+
+
+def _first_frame_then_init(graph: Graph, box=(60, 40, 40, 30)):
+    color, depth, intr = gray_frame(), flat_depth_mm(), small_intrinsics()
+    assert wait_for(lambda: graph.publish(color, depth, intr) and graph.node._latest is not None)
+    response = graph.init(box)
+    assert response.success, response.message
+    header = graph.publish(color, depth, intr)  # the init applies to this frame
+    assert wait_for(lambda: graph.targets_for(header))
+    assert graph.targets_for(header)[0].target_id == response.target_id
+    return color, depth, intr, response
+
+
+def test_outputs_carry_the_input_stamp_and_frame(graph):
+    graph.activate()
+    color, depth, intr, response = _first_frame_then_init(graph)
+    assert response.target_id == 1
+    headers = []
+    for _ in range(10):
+        headers.append(graph.publish(color, depth, intr))
+        time.sleep(0.05)
+    assert wait_for(lambda: graph.targets_for(headers[-1]))
+    target = graph.targets_for(headers[-1])[0]
+    assert target.header.frame_id == OPTICAL_FRAME
+    assert target.state == TrackedTarget.TRACKING
+    assert target.target_id == 1
+    assert (target.x, target.y, target.width, target.height) == (60, 40, 40, 30)
+    # 1.5 m flat depth at the principal point's column/row offsets -> known 3D position
+    assert target.has_position and target.depth == pytest.approx(1.5, abs=0.01)
+    expected_x = (60 + 20 - intr.cx) * 1.5 / intr.fx
+    expected_y = (40 + 15 - intr.cy) * 1.5 / intr.fy
+    assert target.position.x == pytest.approx(expected_x, abs=0.01)
+    assert target.position.y == pytest.approx(expected_y, abs=0.01)
+    assert target.metric_width == pytest.approx(40 * 1.5 / intr.fx, rel=0.05)
+    pose_stamps = {(p.header.stamp.sec, p.header.stamp.nanosec) for p in graph.record.poses}
+    sent = {(h.stamp.sec, h.stamp.nanosec) for h in headers}
+    assert pose_stamps & sent, "poses must carry input stamps"
+    assert all(p.header.frame_id == OPTICAL_FRAME for p in graph.record.poses)
+    assert all(p.pose.orientation.w == 1.0 for p in graph.record.poses)
+    assert graph.record.scores and graph.record.scores[-1].encoding == "32FC1"
+
+
+def test_lost_target_is_published_without_a_pose(graph):
+    graph.activate()
+    color, depth, intr, _ = _first_frame_then_init(graph)
+    black = np.zeros_like(color)
+    header = graph.publish(black, depth, intr)
+    assert wait_for(lambda: graph.targets_for(header))
+    assert graph.targets_for(header)[0].state == TrackedTarget.LOST
+    time.sleep(0.2)
+    pose_stamps = {(p.header.stamp.sec, p.header.stamp.nanosec) for p in graph.record.poses}
+    assert (header.stamp.sec, header.stamp.nanosec) not in pose_stamps
+
+
+def test_reset_stops_tracking_and_reinit_increments_the_id(graph):
+    graph.activate()
+    color, depth, intr, _ = _first_frame_then_init(graph)
+    client = graph.client_node.create_client(Trigger, "/tracker/reset")
+    assert client.wait_for_service(timeout_sec=5)
+    future = client.call_async(Trigger.Request())
+    assert wait_for(future.done)
+    assert future.result().success
+    header = graph.publish(color, depth, intr)
+    assert wait_for(lambda: graph.targets_for(header))
+    assert graph.targets_for(header)[0].state == TrackedTarget.IDLE
+    assert graph.init((10, 10, 20, 20)).target_id == 2
+    header = graph.publish(color, depth, intr)
+    assert wait_for(lambda: graph.targets_for(header))
+    assert graph.targets_for(header)[0].target_id == 2
+
+
+def test_slow_tracker_drops_old_frames_and_stays_fresh(graph, tmp_path):
+    """Input at 3x the tracker's rate: outputs lag by about one frame time, not a queue."""
+    tracker_delay = 0.1
+    params_file = tmp_path / "slow.yaml"
+    params_file.write_text(f"delay: {tracker_delay}\n")
+    node = graph.activate(**{"tracker.params_file": str(params_file)})
+    color, depth, intr, _ = _first_frame_then_init(graph)
+    for _ in range(60):  # 2 s at 30 Hz
+        graph.publish(color, depth, intr)
+        time.sleep(1 / 30)
+    time.sleep(0.5)
+    stats = node._worker.stats()
+    assert stats.dropped >= 20, stats
+    assert stats.processed < 45, stats
+    latencies = [t.latency for t in list(graph.record.targets)[-10:]]
+    assert max(latencies) < 3 * tracker_delay + 0.2, latencies
+    assert wait_for(lambda: int(graph.record.last_diagnostic_values().get("dropped", 0)) >= 20)
+
+
+def test_thresholds_change_at_run_time(graph):
+    node = graph.activate()
+    color, depth, intr, _ = _first_frame_then_init(graph)
+    result = node.set_parameters([Parameter("thresholds.lost_score", value=0.95)])
+    assert result[0].successful
+    header = graph.publish(color, depth, intr)
+    assert wait_for(lambda: graph.targets_for(header))
+    assert graph.targets_for(header)[0].state == TrackedTarget.LOST
+    bad = node.set_parameters([Parameter("thresholds.occlusion_depth_drop", value=1.5)])
+    assert not bad[0].successful
+    read_only = node.set_parameters([Parameter("tracker.name", value="det")])
+    assert not read_only[0].successful
+
+
+def test_click_in_the_image_starts_tracking_the_region_under_it(graph):
+    from geometry_msgs.msg import Point
+
+    graph.activate()
+    color, intr = gray_frame(), small_intrinsics()
+    depth = flat_depth_mm(mm=3000)
+    depth[50:80, 70:110] = 1000  # a box-shaped object 2 m in front of the wall
+    assert wait_for(lambda: graph.publish(color, depth, intr) and graph.node._latest is not None)
+    click = graph.client_node.create_publisher(Point, "color/image_raw_mouse_left", 5)
+    assert wait_for(lambda: click.get_subscription_count() > 0)
+    click.publish(Point(x=90.0, y=65.0, z=0.0))
+    header = None
+
+    def tracking() -> bool:
+        nonlocal header
+        header = graph.publish(color, depth, intr)
+        time.sleep(0.05)
+        found = graph.targets_for(header)
+        return bool(found) and found[0].state == TrackedTarget.TRACKING
+
+    assert wait_for(tracking, timeout=5)
+    target = graph.targets_for(header)[0]
+    assert (target.x, target.y) == pytest.approx((70, 50), abs=2)
+    assert (target.width, target.height) == pytest.approx((40, 30), abs=3)
+    assert target.depth == pytest.approx(1.0, abs=0.02)

@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/ and the package's command-line tools.
-.PHONY: setup demo test lint bench eval clean
+.PHONY: setup demo test lint bench bench-node eval clean
 
 RUN := bash scripts/run.sh
 RESULTS ?= results
@@ -18,6 +18,9 @@ lint: setup
 
 bench: setup
 	$(RUN) python -m rgbd_tracker_ros.evaluation.benchmark --output $(RESULTS)/benchmark
+
+bench-node: setup
+	$(RUN) python -m rgbd_tracker_ros.ros.node_benchmark --output $(RESULTS)/node_benchmark
 
 eval: setup
 	$(RUN) python -m rgbd_tracker_ros.evaluation.evaluate --suite synthetic --output $(RESULTS)/eval

@@ -143,7 +143,7 @@ class TrackerNode(LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     def _tracker_factory(self, settings: params.TrackerSettings):
-        """A callable the worker runs on its own thread: build, then warm up once."""
+        """A callable the worker runs on its own thread (which then warms the tracker up)."""
         overrides: dict[str, Any] = {}
         if settings.params_file:
             with Path(settings.params_file).open() as stream:
@@ -158,11 +158,7 @@ class TrackerNode(LifecycleNode):
         self._device = device
 
         def build() -> Tracker:
-            tracker = create_tracker(settings.name, overrides)
-            warm_up = getattr(tracker, "warm_up", None)
-            if callable(warm_up):
-                warm_up()
-            return tracker
+            return create_tracker(settings.name, overrides)
 
         return build
 

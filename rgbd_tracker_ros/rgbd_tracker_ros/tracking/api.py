@@ -11,9 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from rgbd_tracker_ros.geometry import Intrinsics
-
-BoxXYWH = tuple[float, float, float, float]
+from rgbd_tracker_ros.geometry import BoxXYWH, Intrinsics
 
 
 class TrackerState(enum.IntEnum):

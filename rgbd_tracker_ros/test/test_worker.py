@@ -1,0 +1,406 @@
+"""The inference worker: newest-wins mailbox, init/reset, errors, 3D and occlusion, stats."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from rgbd_tracker_ros.geometry import Intrinsics, back_project
+from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
+from rgbd_tracker_ros.worker import (
+    FrameBundle,
+    LatencyStats,
+    LatestSlot,
+    RateStats,
+    TrackerLoadError,
+    TrackingWorker,
+    WorkerConfig,
+    WorkerResult,
+)
+
+W, H = 64, 48
+INTR = Intrinsics(fx=60.0, fy=60.0, cx=32.0, cy=24.0, width=W, height=H)
+TIMEOUT = 5.0
+
+
+# --- mailbox ----------------------------------------------------------------------------------
+
+
+def test_slot_newest_wins_and_counts_drops():
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True
+    assert slot.put(3) is True
+    assert slot.dropped == 2
+    assert slot.get(0.0) == 3
+    assert slot.get(0.01) is None
+    assert slot.put(4) is False
+    assert slot.dropped == 2
+
+
+def test_slot_close_wakes_a_waiting_reader():
+    slot: LatestSlot[int] = LatestSlot()
+    got: list[int | None] = []
+    reader = threading.Thread(target=lambda: got.append(slot.get()))
+    reader.start()
+    time.sleep(0.05)
+    slot.close()
+    reader.join(TIMEOUT)
+    assert not reader.is_alive() and got == [None]
+    assert slot.put(5) is False and slot.get(0.0) is None
+
+
+def test_slot_get_wakes_on_put():
+    slot: LatestSlot[str] = LatestSlot()
+    threading.Timer(0.05, slot.put, args=("x",)).start()
+    start = time.monotonic()
+    assert slot.get(TIMEOUT) == "x"
+    assert time.monotonic() - start < 1.0
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+
+def test_rate_and_latency_stats():
+    rate = RateStats(window_s=2.0)
+    assert rate.rate(now=0.0) == 0.0
+    for i in range(11):
+        rate.tick(now=10.0 + 0.1 * i)
+    assert rate.rate(now=11.0) == pytest.approx(10.0)
+    assert rate.rate(now=12.5) == pytest.approx(10.0 * 5 / 5)  # 5 events left in the window
+    assert rate.rate(now=20.0) == 0.0
+    latency = LatencyStats(size=100)
+    assert latency.p50 is None
+    for ms in range(1, 101):
+        latency.add(ms / 1000.0)
+    assert latency.p50 == pytest.approx(0.0505)
+    assert latency.p95 == pytest.approx(0.09505)
+
+
+# --- worker -----------------------------------------------------------------------------------
+
+
+class FakeTracker:
+    """Reports the init box shifted by one pixel per frame; optionally slow or failing."""
+
+    name = "fake"
+
+    def __init__(
+        self, delay: float = 0.0, fail_on: set[float] | None = None, score: float = 0.9
+    ) -> None:
+        self.delay = delay
+        self.fail_on = fail_on or set()
+        self.score = score
+        self.box = (0.0, 0.0, 0.0, 0.0)
+        self.seen: list[float] = []
+        self.inits: list[tuple[float, tuple[float, ...]]] = []
+        self.inference_mode: list[bool] = []
+        self.thread: list[str] = []
+
+    def initialize(self, frame: Frame, box_xywh) -> None:
+        self.inits.append((frame.stamp, tuple(box_xywh)))
+        self.box = tuple(box_xywh)
+
+    def track(self, frame: Frame) -> TrackResult:
+        self.seen.append(frame.stamp)
+        self.inference_mode.append(torch.is_inference_mode_enabled())
+        self.thread.append(threading.current_thread().name)
+        if self.delay:
+            time.sleep(self.delay)
+        if frame.stamp in self.fail_on:
+            raise RuntimeError(f"boom at {frame.stamp}")
+        x, y, w, h = self.box
+        self.box = (x + 1.0, y, w, h)
+        return TrackResult(self.box, self.score, TrackerState.TRACKING)
+
+
+def _frame(stamp: float, depth: np.ndarray | None = None, intr: Intrinsics | None = INTR):
+    return Frame(np.zeros((H, W, 3), np.uint8), depth, stamp, intr)
+
+
+def _depth(background: float = 3.0, box=None, value: float = 2.0) -> np.ndarray:
+    depth = np.full((H, W), background, np.float32)
+    if box is not None:
+        x, y, w, h = box
+        depth[y : y + h, x : x + w] = value
+    return depth
+
+
+class Harness:
+    def __init__(self, tracker: FakeTracker, config: WorkerConfig | None = None) -> None:
+        self.tracker = tracker
+        self.results: queue.Queue[WorkerResult] = queue.Queue()
+        self.worker = TrackingWorker(lambda: tracker, self.results.put, config, warmup_size=None)
+        self.worker.start()
+        assert self.worker.wait_ready(TIMEOUT)
+
+    def send(self, frame: Frame) -> WorkerResult:
+        self.worker.submit(FrameBundle(frame, header=("hdr", frame.stamp)))
+        return self.results.get(timeout=TIMEOUT)
+
+    def close(self) -> None:
+        assert self.worker.stop(TIMEOUT)
+
+
+@pytest.fixture
+def harness():
+    made: list[Harness] = []
+
+    def make(tracker: FakeTracker | None = None, config: WorkerConfig | None = None) -> Harness:
+        made.append(Harness(tracker or FakeTracker(), config))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()
+
+
+def test_idle_until_init_then_init_applies_on_next_frame(harness):
+    h = harness()
+    assert h.worker.frame_size is None and h.worker.latest_frame is None
+    first = h.send(_frame(1.0))
+    assert h.worker.frame_size == (W, H) and h.worker.latest_frame is first.frame
+    assert first.state == TrackerState.IDLE and first.box_xywh is None
+    assert first.header == ("hdr", 1.0) and first.stamp == 1.0
+    target = h.worker.request_init((10, 12, 20, 16))
+    assert target == 1
+    second = h.send(_frame(2.0))
+    assert second.state == TrackerState.TRACKING and second.target_id == 1
+    assert second.box_xywh == (10.0, 12.0, 20.0, 16.0)
+    assert h.tracker.inits == [(2.0, (10.0, 12.0, 20.0, 16.0))]
+    third = h.send(_frame(3.0))
+    assert third.box_xywh == (11.0, 12.0, 20.0, 16.0) and third.score == pytest.approx(0.9)
+    assert h.worker.state == TrackerState.TRACKING and h.worker.target_id == 1
+    assert h.worker.request_init((5, 5, 10, 10)) == 2
+    assert h.send(_frame(4.0)).target_id == 2
+
+
+def test_init_with_stamp_waits_for_that_frame(harness):
+    h = harness()
+    h.worker.request_init((10, 10, 20, 20), stamp=5.0)
+    assert h.send(_frame(4.0)).state == TrackerState.IDLE  # older than the box's frame
+    assert h.send(_frame(5.0)).state == TrackerState.TRACKING
+    assert h.tracker.inits[0][0] == 5.0
+    h.worker.request_init((10, 10, 20, 20), stamp=6.5)
+    assert h.send(_frame(6.0)).target_id == 1  # still the first target
+    assert h.send(_frame(7.0)).target_id == 2
+    h.worker.request_init((10, 10, 20, 20), stamp=100.0)
+    # Stamps far behind the request mean the clock jumped (bag loop): apply anyway.
+    assert h.send(_frame(0.5)).target_id == 3
+
+
+def test_reset_returns_to_idle(harness):
+    h = harness()
+    assert h.worker.request_reset() is False  # nothing to stop
+    h.worker.request_init((10, 10, 20, 20))
+    h.send(_frame(1.0))
+    assert h.worker.request_reset() is True
+    assert h.worker.state == TrackerState.IDLE
+    result = h.send(_frame(2.0))
+    assert result.state == TrackerState.IDLE and result.box_xywh is None
+    assert h.tracker.seen == []  # track() not called after the reset
+
+
+def test_init_box_outside_frame_is_reported(harness):
+    h = harness()
+    h.worker.request_init((500, 500, 20, 20))
+    result = h.send(_frame(1.0))
+    assert result.state == TrackerState.IDLE and "outside" in (result.error or "")
+    assert h.tracker.inits == []
+
+
+def test_tracker_exceptions_do_not_kill_the_thread(harness):
+    h = harness(FakeTracker(fail_on={2.0}))
+    h.worker.request_init((10, 10, 20, 20))
+    h.send(_frame(1.0))
+    failed = h.send(_frame(2.0))
+    assert failed.state == TrackerState.LOST and "boom at 2.0" in (failed.error or "")
+    assert failed.box_xywh is None
+    recovered = h.send(_frame(3.0))
+    assert recovered.state == TrackerState.TRACKING and recovered.error is None
+    stats = h.worker.stats()
+    assert stats.errors == 1 and "boom" in (stats.last_error or "")
+    assert stats.processed == 3
+    h.tracker.score = None  # a malformed result breaks the worker's own code path
+    broken = h.send(_frame(4.0))
+    assert broken.state == TrackerState.LOST and "TypeError" in (broken.error or "")
+    assert h.worker.state == TrackerState.LOST
+    h.tracker.score = 0.8
+    assert h.send(_frame(5.0)).state == TrackerState.TRACKING
+    assert h.worker.errors == 2
+
+
+def test_process_callback_errors_are_counted_not_fatal():
+    results: queue.Queue[float] = queue.Queue()
+
+    def process(result: WorkerResult) -> None:
+        if result.stamp == 1.0:
+            raise ValueError("publisher gone")
+        results.put(result.stamp)
+
+    worker = TrackingWorker(FakeTracker, process, warmup_size=None)
+    worker.start()
+    assert worker.wait_ready(TIMEOUT)
+    worker.submit(FrameBundle(_frame(1.0)))
+    time.sleep(0.05)
+    worker.submit(FrameBundle(_frame(2.0)))
+    assert results.get(timeout=TIMEOUT) == 2.0
+    assert worker.errors == 1 and "publisher gone" in (worker.last_error or "")
+    assert worker.stop(TIMEOUT)
+
+
+def test_tracker_runs_in_the_worker_thread_under_inference_mode(harness):
+    h = harness()
+    h.worker.request_init((10, 10, 20, 20))
+    h.send(_frame(1.0))
+    h.send(_frame(2.0))
+    assert h.tracker.inference_mode == [True]
+    assert h.tracker.thread == ["tracking-worker"]
+    assert not torch.is_inference_mode_enabled()
+
+
+def test_failed_factory_is_reported_by_wait_ready():
+    def broken():
+        raise FileNotFoundError("model.pt not found")
+
+    worker = TrackingWorker(broken, lambda result: None)
+    worker.start()
+    with pytest.raises(TrackerLoadError, match=r"model\.pt not found"):
+        worker.wait_ready(TIMEOUT)
+    assert worker.stop(TIMEOUT)
+
+
+def test_warm_up_runs_once_on_the_worker_thread_and_leaves_it_idle():
+    tracker = FakeTracker()
+    results: queue.Queue[WorkerResult] = queue.Queue()
+    worker = TrackingWorker(lambda: tracker, results.put, warmup_size=(32, 24))
+    worker.start()
+    assert worker.wait_ready(TIMEOUT)
+    assert len(tracker.inits) == 1 and len(tracker.seen) == 1
+    assert tracker.inference_mode == [True] and tracker.thread == ["tracking-worker"]
+    worker.submit(FrameBundle(_frame(5.0)))
+    assert results.get(timeout=TIMEOUT).state == TrackerState.IDLE
+    assert len(tracker.seen) == 1
+    assert worker.stop(TIMEOUT)
+
+
+def test_tracker_failing_its_warm_up_is_a_load_error():
+    worker = TrackingWorker(lambda: FakeTracker(fail_on={1.0 / 30.0}), lambda result: None)
+    worker.start()
+    with pytest.raises(TrackerLoadError, match="boom"):
+        worker.wait_ready(TIMEOUT)
+    assert worker.stop(TIMEOUT)
+
+
+def test_stop_joins_the_thread():
+    worker = TrackingWorker(FakeTracker, lambda result: None)
+    worker.start()
+    assert worker.wait_ready(TIMEOUT)
+    assert worker._thread is not None and worker._thread.is_alive()
+    assert worker.stop(TIMEOUT)
+    assert not worker._thread.is_alive()
+    worker.submit(FrameBundle(_frame(1.0)))  # after stop: ignored, no error
+
+
+def test_bad_frames_are_rejected_at_submit(harness):
+    h = harness()
+    with pytest.raises(ValueError, match="depth is 10x10 but color is 64x48"):
+        h.worker.submit(FrameBundle(_frame(1.0, depth=np.zeros((10, 10), np.float32))))
+    with pytest.raises(ValueError, match="camera_info is for 640x480"):
+        h.worker.submit(FrameBundle(_frame(1.0, intr=Intrinsics.d435_640x480())))
+    bad_color = Frame(np.zeros((H, W, 3), np.float32), None, 1.0, INTR)
+    with pytest.raises(ValueError, match="uint8"):
+        h.worker.submit(FrameBundle(bad_color))
+    assert h.worker.rejected == 3 and h.worker.frames_in == 0
+
+
+def test_slow_tracker_drops_old_frames_and_stays_fresh(harness):
+    """Input at ~3x the tracker's rate: frames are dropped, the newest is always processed,
+    and latency stays bounded by about one tracker step."""
+    delay = 0.05
+    h = harness(FakeTracker(delay=delay))
+    h.worker.request_init((10, 10, 20, 20))
+    processed: list[WorkerResult] = []
+    for i in range(30):
+        h.worker.submit(FrameBundle(_frame(float(i))))
+        time.sleep(delay / 3)
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            result = h.results.get(timeout=0.2)
+        except queue.Empty:
+            break
+        processed.append(result)
+    stamps = [r.stamp for r in processed]
+    assert stamps[-1] == 29.0  # the last frame is never lost
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert len(stamps) <= 20
+    stats = h.worker.stats()
+    assert stats.frames_in == 30
+    assert stats.dropped == 30 - len(stamps) > 0
+    assert max(r.latency for r in processed) < 2 * delay + 0.1
+    assert stats.output_rate < stats.input_rate
+
+
+# --- 3D ---------------------------------------------------------------------------------------
+
+
+def test_position_and_size_from_depth(harness):
+    h = harness(FakeTracker(score=0.9))
+    h.worker.request_init((20, 10, 20, 20))
+    depth = _depth(3.0, (18, 6, 28, 28), 2.0)
+    first = h.send(_frame(1.0, depth))
+    assert first.depth is not None and first.depth.depth == pytest.approx(2.0)
+    assert first.position == pytest.approx(back_project(30.0, 20.0, 2.0, INTR))
+    assert first.metric_size == pytest.approx((20 * 2.0 / 60.0, 20 * 2.0 / 60.0))
+    assert first.has_position
+    second = h.send(_frame(2.0, depth))  # box moved one pixel right
+    assert second.position == pytest.approx(back_project(31.0, 20.0, 2.0, INTR))
+
+
+def test_no_position_without_depth_or_intrinsics(harness):
+    h = harness()
+    h.worker.request_init((20, 10, 20, 20))
+    assert h.send(_frame(1.0, None)).position is None
+    holes = h.send(_frame(2.0, np.zeros((H, W), np.float32)))
+    assert holes.depth is None and not holes.has_position
+    assert holes.state == TrackerState.TRACKING  # the 2D result stands
+    no_intr = h.send(_frame(3.0, _depth(2.0), intr=None))
+    assert no_intr.depth is not None and no_intr.position is None
+
+
+def test_occlusion_cue_marks_uncertain(harness):
+    tracker = FakeTracker(score=0.9)
+    h = harness(tracker)
+    h.worker.request_init((20, 10, 20, 20))
+    for i in range(3):
+        assert h.send(_frame(float(i), _depth(2.0))).state == TrackerState.TRACKING
+    # Something at 1 m in front, but the tracker is still confident: not an occlusion.
+    confident = h.send(_frame(3.0, _depth(1.0)))
+    assert confident.state == TrackerState.TRACKING and not confident.occluded
+    for i in range(4, 8):
+        h.send(_frame(float(i), _depth(2.0)))
+    tracker.score = 0.4
+    occluded = h.send(_frame(8.0, _depth(2.0, (0, 0, W, H), 1.0)))
+    assert occluded.occluded and occluded.state == TrackerState.UNCERTAIN
+    assert occluded.position is None and occluded.depth is not None
+    # Score falls without a depth drop: still TRACKING (the tracker decides about appearance).
+    plain = h.send(_frame(9.0, _depth(2.0)))
+    assert not plain.occluded and plain.state == TrackerState.TRACKING
+
+
+def test_score_thresholds_lower_the_state(harness):
+    tracker = FakeTracker(score=0.3)
+    h = harness(tracker, WorkerConfig(uncertain_score=0.5, lost_score=0.2))
+    h.worker.request_init((20, 10, 20, 20))
+    h.send(_frame(1.0))
+    assert h.send(_frame(2.0)).state == TrackerState.UNCERTAIN
+    tracker.score = 0.1
+    lost = h.send(_frame(3.0, _depth(2.0)))
+    assert lost.state == TrackerState.LOST and lost.position is None
+    h.worker.config = WorkerConfig()  # live change
+    assert h.send(_frame(4.0)).state == TrackerState.TRACKING

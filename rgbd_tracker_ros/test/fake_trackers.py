@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
 from rgbd_tracker_ros.tracking.registry import register_tracker
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import rclpy
 import yaml
 from rclpy.node import Node
-from rgbd_tracker_ros.ros.parameters import PARAMETERS
 from ros_harness import wait_for
+
+from rgbd_tracker_ros.ros.parameters import PARAMETERS
 
 PACKAGE = Path(__file__).resolve().parents[1]
 LAUNCH = PACKAGE / "launch" / "tracker.launch.py"

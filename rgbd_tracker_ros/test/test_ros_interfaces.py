@@ -10,7 +10,6 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
 

@@ -17,6 +17,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from rgbd_tracker_ros.ros.cli import parse_cli
 from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg
 from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import RGBDSequence, read_sequence
@@ -97,7 +98,13 @@ def _describe(text: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    argv = sys.argv if argv is None else argv
+    parse_cli(
+        "sequence_player",
+        "Publish a DepthTrack-layout RGB-D sequence as RealSense-like camera topics.",
+        argv,
+    )
+    rclpy.init(args=argv)
     player = SequencePlayer()
     try:
         while rclpy.ok() and not player.finished:

@@ -23,16 +23,17 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rgbd_tracker_msgs.msg import TrackedTarget
+from rgbd_tracker_msgs.srv import InitTarget
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
-from rgbd_tracker_msgs.msg import TrackedTarget
-from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import DepthParams, box_from_click, project, validate_init_box
 from rgbd_tracker_ros.imaging import ImageDecodeError, draw_overlay
 from rgbd_tracker_ros.ros import parameters as params
+from rgbd_tracker_ros.ros.cli import parse_cli
 from rgbd_tracker_ros.ros.conversions import (
     color_from_msg,
     depth_from_msg,
@@ -487,7 +488,9 @@ def _ms(seconds: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
+    argv = sys.argv if argv is None else argv
+    parse_cli("tracker_node", __doc__, argv)
+    rclpy.init(args=argv)
     node = TrackerNode()
     if params.value(node, "autostart"):
         node.trigger_configure()

@@ -11,7 +11,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3.11}"
 STAMP="$VENV/.rgbd_tracker_deps"
-DEPS_VERSION=3  # bump when the package lists below change
+DEPS_VERSION=4  # bump when the package lists below change
 
 ROS_WHEELS=(
   "setuptools<80"
@@ -24,9 +24,17 @@ ROS_WHEELS=(
   ros-jazzy-python-cmake-module colcon-common-extensions
 )
 PY_DEPS=(
-  "torch==2.13.0" "numpy>=1.24" "opencv-python-headless>=4.8" "scipy>=1.10" "pyyaml>=6"
+  "torch==2.13.0" "numpy>=1.24" "opencv-contrib-python-headless>=4.8" "scipy>=1.10" "pyyaml>=6"
   "matplotlib>=3.7" "tqdm>=4.60" "imageio>=2.31" "scikit-image>=0.21" pyrealsense2
   "pytest>=7" "pytest-timeout>=2" "ruff>=0.5"
+)
+
+# A peer implementation the metrics are checked against in the tests (vot-toolkit's
+# long-term analysis). Installed without its dependency list, which would replace the
+# headless OpenCV with the GUI one; attributee 0.1.10 fails to import on Python 3.11.
+PEER_TEST_DEPS=(
+  vot-toolkit==0.9.0 attributee==0.1.8 lazy-object-proxy==1.13.0 six==1.17.0 colorama==0.4.6
+  cachetools==8.0.1 phx-class-registry==5.1.1 bidict==0.24.1 numba==0.68.1 llvmlite==0.50.0
 )
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -68,7 +76,10 @@ install_deps() {
     fix_cmake_paths
   fi
   log "installing Python dependencies"
+  # The contrib build (CSRT/KCF baselines) ships the same cv2 as the plain headless one.
+  "$VENV/bin/python" -m pip uninstall -q -y opencv-python-headless >/dev/null 2>&1 || true
   "${pip[@]}" "${PY_DEPS[@]}"
+  "${pip[@]}" --no-deps "${PEER_TEST_DEPS[@]}"
   echo "$DEPS_VERSION" > "$STAMP"
 }
 
@@ -78,7 +89,9 @@ fix_cmake_paths() {
   local py_inc np_inc
   py_inc="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
   np_inc="$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')"
-  grep -rlE '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/null | while read -r f; do
+  local files
+  files="$(grep -rlE '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/null || true)"
+  for f in $files; do
     sed -i \
       -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_inc#g" \
       -e "s#/opt/python/cp311-cp311/include/python3.11#$py_inc#g" "$f"

@@ -3,13 +3,14 @@
 ros2 launch rgbd_tracker_ros tracker.launch.py [launch_camera:=true] [tracker:=det model_path:=...]
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = [
     ("camera_namespace", "camera", "RealSense camera namespace (realsense-ros 4.x)."),

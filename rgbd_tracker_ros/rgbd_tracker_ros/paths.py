@@ -24,7 +24,7 @@ def config_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """Generated data (the demo sequence, benchmark sequences): ``$RGBD_TRACKER_DATA`` or a user cache."""
+    """Generated data (demo and benchmark sequences): ``$RGBD_TRACKER_DATA`` or a user cache."""
     override = os.environ.get("RGBD_TRACKER_DATA")
     if override:
         return Path(override)

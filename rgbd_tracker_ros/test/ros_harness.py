@@ -15,11 +15,11 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rgbd_tracker_msgs.msg import TrackedTarget
-from rgbd_tracker_msgs.srv import InitTarget
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from rgbd_tracker_msgs.msg import TrackedTarget
+from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import Intrinsics
 from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg, stamp_to_ns
 from rgbd_tracker_ros.ros.tracker_node import TrackerNode

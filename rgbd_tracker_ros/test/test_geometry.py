@@ -7,6 +7,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+
 from rgbd_tracker_ros.geometry import (
     DepthParams,
     Intrinsics,

@@ -6,6 +6,7 @@ import array
 
 import numpy as np
 import pytest
+
 from rgbd_tracker_ros.imaging import (
     ImageDecodeError,
     decode_color,

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from rgbd_tracker_ros.geometry import Intrinsics, project
 from rgbd_tracker_ros.sequences.depthtrack import (
     SequenceError,

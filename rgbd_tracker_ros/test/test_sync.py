@@ -9,6 +9,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+
 from rgbd_tracker_ros.ros import sync
 from rgbd_tracker_ros.ros.sync import (
     ApproxTimeMatcher,

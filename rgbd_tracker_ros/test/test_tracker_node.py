@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
-from rgbd_tracker_msgs.msg import TrackedTarget
 from ros_harness import (
     OPTICAL_FRAME,
     Graph,
@@ -17,6 +16,8 @@ from ros_harness import (
     wait_for,
 )
 from std_srvs.srv import Trigger
+
+from rgbd_tracker_msgs.msg import TrackedTarget
 
 
 @pytest.fixture

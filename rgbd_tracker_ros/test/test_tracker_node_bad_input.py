@@ -8,7 +8,6 @@ import time
 import numpy as np
 import pytest
 from rclpy.lifecycle import TransitionCallbackReturn
-from rgbd_tracker_msgs.msg import TrackedTarget
 from ros_harness import (
     OPTICAL_FRAME,
     Graph,
@@ -21,6 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg
 
 

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+
 from rgbd_tracker_ros.geometry import Intrinsics, back_project
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
 from rgbd_tracker_ros.worker import (

@@ -22,10 +22,10 @@ import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rgbd_tracker_msgs.msg import TrackedTarget
-from rgbd_tracker_msgs.srv import InitTarget
 from std_msgs.msg import Header
 
+from rgbd_tracker_msgs.msg import TrackedTarget
+from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.paths import config_dir
 from rgbd_tracker_ros.ros.conversions import stamp_to_ns
 from rgbd_tracker_ros.ros.sequence_player import SequencePlayer

@@ -23,13 +23,13 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rgbd_tracker_msgs.msg import TrackedTarget
-from rgbd_tracker_msgs.srv import InitTarget
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker
 
+from rgbd_tracker_msgs.msg import TrackedTarget
+from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import DepthParams, box_from_click, project, validate_init_box
 from rgbd_tracker_ros.imaging import ImageDecodeError, draw_overlay
 from rgbd_tracker_ros.ros import parameters as params

@@ -6,9 +6,9 @@ from rgbd_tracker_ros.tracking.registry import available_trackers, create_tracke
 __all__ = [
     "Frame",
     "ScoreMap",
+    "TrackResult",
     "Tracker",
     "TrackerState",
-    "TrackResult",
     "available_trackers",
     "create_tracker",
 ]

@@ -1,0 +1,1 @@
+"""How good and how fast: metrics, saved results, plots, and the evaluate/benchmark tools."""

@@ -1,0 +1,274 @@
+"""The ``evaluate`` command: trackers side by side over RGB-D sequences, scored and plotted.
+
+Examples::
+
+    evaluate --suite synthetic --trackers depth_dcf opencv_mil
+    evaluate --sequences ~/data/depthtrack_test --trackers det --output results/dt
+    evaluate --suite synthetic --trackers depth_dcf --score-only   # re-score saved results
+
+Writes into the output folder (``--output``, default ``results/<data>``):
+``<tracker>/<sequence>.txt`` raw per-frame results (format in ``evaluation.results``),
+``<tracker>/params.json``, ``summary.md``, ``summary.json`` and the PNG plots. A second
+run with the same folder resumes: finished sequences are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rgbd_tracker_ros.evaluation.plots import write_plots
+from rgbd_tracker_ros.evaluation.report import markdown_summary, write_summary
+from rgbd_tracker_ros.evaluation.results import ResultsError
+from rgbd_tracker_ros.evaluation.runner import run_tracker
+from rgbd_tracker_ros.evaluation.scoring import ScoringOptions, load_results, score_tracker
+from rgbd_tracker_ros.evaluation.stats import limit_cpu_threads, machine_info
+from rgbd_tracker_ros.paths import data_dir
+from rgbd_tracker_ros.sequences.depthtrack import GROUNDTRUTH_FILE, SequenceError, read_sequence
+from rgbd_tracker_ros.tracking.params import merge_params
+from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, create_tracker
+
+LOG = logging.getLogger(__name__)
+
+# The synthetic benchmark's recipe: sequences.synthetic.benchmark_suite(SUITE_SEQUENCES,
+# SUITE_SEED) with its default frame count and image size (200 frames, 640x480). 24
+# sequences cycle through every difficulty preset (each option, plus "all" and "easy")
+# with one seed each, so the suite is the same on every machine.
+SUITE_SEQUENCES = 24
+SUITE_SEED = 0
+SUITES = ("synthetic",)
+LIST_FILE = "list.txt"
+PARAMS_FILE = "params.json"
+SUITE_COMPLETE_MARKER = ".complete"
+
+
+def synthetic_suite(root: Path, num_sequences: int, seed: int, progress: bool) -> list[Path]:
+    """Generate (once) the synthetic benchmark suite under ``root``; returns its folders.
+
+    The folder name carries a hash of the configs, so a change of recipe or generator
+    options regenerates instead of silently reusing stale sequences.
+    """
+    from rgbd_tracker_ros.sequences.synthetic import benchmark_suite, generate_sequence
+
+    configs = benchmark_suite(num_sequences, seed)
+    digest = hashlib.sha256(repr(configs).encode()).hexdigest()[:10]
+    suite_dir = root / f"synthetic_suite_n{num_sequences}_s{seed}_{digest}"
+    paths = []
+    for config in configs:
+        path = suite_dir / config.sequence_name
+        if not (path / SUITE_COMPLETE_MARKER).is_file():
+            LOG.info("generating %s", path)
+            generate_sequence(config, path, overwrite=True, progress=progress)
+            (path / SUITE_COMPLETE_MARKER).write_text(repr(config) + "\n")
+        paths.append(path)
+    return paths
+
+
+def list_sequences(root: Path) -> list[Path]:
+    """Sequence folders under ``root``: those named in ``list.txt`` (VOT workspace
+    convention), else every sub-folder holding a ground-truth file, sorted; ``root`` itself
+    if it is one sequence."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SequenceError(f"{root}: sequence folder missing")
+    if (root / GROUNDTRUTH_FILE).is_file():
+        return [root]
+    listing = root / LIST_FILE
+    if listing.is_file():
+        names = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+        missing = [n for n in names if not (root / n).is_dir()]
+        if missing:
+            raise SequenceError(f"{listing}: listed sequence(s) missing: {', '.join(missing)}")
+        return [root / n for n in names]
+    found = sorted(p for p in root.iterdir() if (p / GROUNDTRUTH_FILE).is_file())
+    if not found:
+        raise SequenceError(f"{root}: no sequence folders (with {GROUNDTRUTH_FILE}) inside")
+    return found
+
+
+def parse_params(items: Sequence[str], trackers: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``TRACKER.KEY=VALUE`` overrides (VALUE parsed as YAML) grouped by tracker."""
+    overrides: dict[str, dict[str, Any]] = {name: {} for name in trackers}
+    for item in items:
+        key, sep, value = item.partition("=")
+        tracker, dot, param = key.partition(".")
+        if not sep or not dot or not param:
+            raise ValueError(f"--param {item!r}: expected TRACKER.KEY=VALUE")
+        if tracker not in overrides:
+            raise ValueError(f"--param {item!r}: tracker {tracker!r} is not in --trackers")
+        overrides[tracker][param] = yaml.safe_load(value)
+    return overrides
+
+
+def check_params_record(
+    folder: Path, tracker: str, params: Mapping[str, Any], overwrite: bool = False
+) -> None:
+    """Refuse to resume results made with other parameters (they would be mixed silently)."""
+    record = folder / tracker / PARAMS_FILE
+    text = json.dumps(params, sort_keys=True, default=str)
+    if record.is_file() and not overwrite:
+        previous = json.dumps(json.loads(record.read_text()), sort_keys=True)
+        if previous != text:
+            raise ResultsError(
+                f"{record}: results here were made with other parameters ({previous}); "
+                "use --overwrite or another --output folder"
+            )
+    else:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(text + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evaluate",
+        description="Run trackers over RGB-D sequences (DepthTrack layout) and score them: "
+        "success AUC, precision@20px, long-term Pr/Re/F, absent-frame and re-acquisition "
+        "rates, 3D error, speed. Writes raw results, summary.md/json and PNG plots.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sequences", type=Path, help="folder of sequence folders (or one)")
+    source.add_argument("--suite", choices=SUITES, help="generate and use a built-in suite")
+    parser.add_argument(
+        "--trackers", nargs="+", default=[DEFAULT_TRACKER], help="registry names, side by side"
+    )
+    parser.add_argument("--output", type=Path, help="results folder (default results/<data>)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="TRACKER.KEY=VALUE",
+        help="tracker parameter override, VALUE in YAML (repeatable)",
+    )
+    parser.add_argument(
+        "--suite-size", type=int, default=SUITE_SEQUENCES, help="sequences in the suite"
+    )
+    parser.add_argument("--suite-seed", type=int, default=SUITE_SEED, help="suite's master seed")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where suites are generated (default: $RGBD_TRACKER_DATA or the user cache)",
+    )
+    parser.add_argument("--limit", type=int, help="use only the first N sequences")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="re-run sequences that already have results"
+    )
+    parser.add_argument(
+        "--score-only", action="store_true", help="do not track; score the saved results"
+    )
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        help="score under which a frame counts as 'target not reported' (default: each "
+        "tracker's max-F threshold)",
+    )
+    parser.add_argument(
+        "--reacquire-iou", type=float, default=0.3, help="IoU that counts as re-acquired"
+    )
+    parser.add_argument(
+        "--reacquire-within",
+        type=int,
+        default=30,
+        metavar="FRAMES",
+        help="frames after a re-appearance the tracker has to re-acquire",
+    )
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads for torch and OpenCV (steadier timings)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _evaluate(args)
+    except (SequenceError, ResultsError, ValueError, FileExistsError) as exc:
+        LOG.error("%s", exc)
+        return 1
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    progress = not args.no_progress
+    if args.threads is not None:
+        limit_cpu_threads(args.threads)
+    if len(set(args.trackers)) != len(args.trackers):
+        raise ValueError(f"--trackers names a tracker twice: {' '.join(args.trackers)}")
+    if args.suite:
+        root = args.data_dir or data_dir()
+        paths = synthetic_suite(root, args.suite_size, args.suite_seed, progress)
+        dataset = f"{args.suite}_n{args.suite_size}_s{args.suite_seed}"
+    else:
+        paths = list_sequences(args.sequences)
+        dataset = args.sequences.resolve().name
+    if args.limit is not None:
+        paths = paths[: args.limit]
+    results_dir = args.output or Path("results") / dataset
+    overrides = parse_params(args.param, args.trackers)
+    sequences = [read_sequence(p) for p in paths]
+
+    unavailable: dict[str, str] = {}
+    evaluated: list[str] = []
+    for name in args.trackers:
+        if not args.score_only:
+            try:
+                create_tracker(name, overrides[name])
+            except ImportError as exc:
+                LOG.warning("tracker %s unavailable: %s", name, exc)
+                unavailable[name] = str(exc)
+                continue
+            check_params_record(
+                results_dir, name, merge_params(name, overrides[name]), args.overwrite
+            )
+            run_tracker(
+                name,
+                overrides[name],
+                paths,
+                results_dir,
+                resume=not args.overwrite,
+                progress=progress,
+            )
+        evaluated.append(name)
+    if not evaluated:
+        raise ValueError(f"no tracker could run: {'; '.join(unavailable.values())}")
+
+    options = ScoringOptions(
+        score_threshold=args.score_threshold,
+        reacquire_iou=args.reacquire_iou,
+        reacquire_within=args.reacquire_within,
+    )
+    scores = [
+        score_tracker(name, load_results(results_dir, name, sequences), sequences, options)
+        for name in evaluated
+    ]
+    title = f"Evaluation on {dataset} ({len(sequences)} sequences)"
+    metadata = {
+        "dataset": dataset,
+        "sequence_paths": [str(p) for p in paths],
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "arguments": {key: str(value) for key, value in vars(args).items()},
+        "machine": machine_info(),
+        "params": {name: overrides[name] for name in evaluated},
+    }
+    write_summary(results_dir, scores, options, title, metadata, unavailable)
+    write_plots(scores, results_dir)
+    sys.stdout.write(markdown_summary(scores, options, title, unavailable))
+    sys.stdout.write(f"\nresults: {results_dir}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""DiMP-family networks (DiMP-50, DeT) and the DiMP tracker."""

@@ -1,0 +1,170 @@
+"""TrDiMP and TrSiam trackers: the DiMP tracker with a transformer between features and filter.
+
+Follows TransformerTrack's ``pytracking/tracker/trdimp/trdimp.py`` (shared/reference/
+trackers.md §5.3); everything else is ``DiMPTracker``, changed through its hooks:
+
+* first frame: the classification features of the augmented samples (dropout copies included)
+  and their Gaussian target labels form the transformer memory; the encoder runs over it, and
+  the samples themselves are decoded before the filter is learned on them;
+* every frame: the search features are decoded against the encoded memory; the filter is
+  applied to, and the sample memory stores, decoded features;
+* on a classifier update every ``transformer_skipping``-th frame, the frame's raw features
+  and the label of the refined box are put at the front of the memory (dropping the last,
+  oldest entry once ``transformer_memory_size`` is reached) and the memory is encoded again.
+
+TrSiam runs the same code with zero optimiser iterations: the filter is the initializer's output
+on the decoded first-frame samples, a Siamese correlation kernel that never changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from rgbd_tracker_ros.tracking.dimp.tracker import (
+    DiMPParams,
+    DiMPTracker,
+    _FrameSample,
+    load_model,
+)
+from rgbd_tracker_ros.tracking.params import merge_params
+from rgbd_tracker_ros.tracking.trdimp.network import ARCHITECTURE
+from rgbd_tracker_ros.tracking.trdimp.transformer import gaussian_labels
+
+PARAMETER_SETS = ("default", "lasot")
+
+
+@dataclass(frozen=True)
+class TrDiMPParams(DiMPParams):
+    """DiMP parameters plus the transformer memory's (``config/trackers/trdimp.yaml``)."""
+
+    parameter_set: str
+    transformer_skipping: int
+    transformer_memory_size: int
+
+    def validate(self) -> None:
+        super().validate()
+        checks = [
+            (
+                self.parameter_set in PARAMETER_SETS,
+                f"parameter_set must be one of {PARAMETER_SETS}",
+            ),
+            (self.transformer_skipping >= 0, "transformer_skipping must be >= 0 (0 = never)"),
+            (self.transformer_memory_size > 0, "transformer_memory_size must be positive"),
+            (
+                len(self.scale_factors) == 1,
+                "scale_factors must hold one value: the TrDiMP decoder takes one search image",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"{type(self).__name__}: {message}")
+
+    @property
+    def updates_transformer_memory(self) -> bool:
+        """The reference's lasot sets never update (their skipping of 0.1 never divides a frame
+        number); here that is said directly."""
+        return self.parameter_set != "lasot" and self.transformer_skipping > 0
+
+
+class TrDiMPTracker(DiMPTracker):
+    """TrDiMP. ``net`` is a TrDiMP network (eager ``TrDiMPNet`` or its TorchScript export)."""
+
+    name: ClassVar[str] = "trdimp"
+    params: TrDiMPParams
+
+    def __init__(self, net: Any, params: TrDiMPParams, device: torch.device) -> None:
+        architecture = str(getattr(net, "architecture", "unknown"))
+        if architecture != ARCHITECTURE:
+            raise ValueError(
+                f"tracker {self.name!r} needs a TrDiMP network (exported from "
+                f"trdimp_net.pth.tar), got a {architecture!r} network"
+            )
+        super().__init__(net, params, device)
+        # Transformer memory: raw classification features, their labels, the encoder output.
+        self._memory_features = torch.empty(0)
+        self._memory_labels = torch.empty(0)
+        self._encoded_memory = torch.empty(0)
+        # Raw (not decoded) classification features of the current search patch.
+        self._frame_features = torch.empty(0)
+
+    def _labels(self, boxes: torch.Tensor) -> torch.Tensor:
+        """Gaussian labels (N, H, W) on the feature grid of patch-pixel boxes (N, 4)."""
+        return gaussian_labels(
+            boxes,
+            int(self._feature_sz[0]),
+            float(self.img_sample_sz[0]),
+            int(self.net.filter_size),
+        )
+
+    def _set_memory(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        self._memory_features = features
+        self._memory_labels = labels
+        self._encoded_memory = self.net.encode(features)
+
+    def _decode(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net.decode(features, self._encoded_memory, self._memory_labels)
+
+    def _prepare_init_samples(self, features: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        self._set_memory(features, self._labels(boxes))
+        return self._decode(features)
+
+    def _classification_features(self, backbone: dict[str, torch.Tensor]) -> torch.Tensor:
+        self._frame_features = self.net.classification_features(backbone)
+        return self._decode(self._frame_features)
+
+    def _update_classifier(
+        self,
+        train_x: torch.Tensor,
+        box: np.ndarray,
+        learning_rate: float | None,
+        sample: _FrameSample,
+    ) -> None:
+        super()._update_classifier(train_x, box, learning_rate, sample)
+        params = self.params
+        if not params.updates_transformer_memory:
+            return
+        if (self._frame_num - 1) % params.transformer_skipping != 0:
+            return
+        box_t = torch.from_numpy(np.asarray(box, dtype=np.float64)).view(1, 4)
+        label = self._labels(box_t.to(self.device, self._memory_labels.dtype))
+        features, labels = self._memory_features, self._memory_labels
+        if features.shape[0] >= params.transformer_memory_size:
+            features, labels = features[:-1], labels[:-1]
+        # One search scale (validated), so the frame's features are a single image.
+        self._set_memory(torch.cat((self._frame_features, features)), torch.cat((label, labels)))
+
+
+class TrSiamTracker(TrDiMPTracker):
+    """TrSiam: TrDiMP with the filter optimiser switched off (a Siamese template)."""
+
+    name: ClassVar[str] = "trsiam"
+
+    def __init__(self, net: Any, params: TrDiMPParams, device: torch.device) -> None:
+        iterations = (params.net_opt_iter, params.net_opt_update_iter, params.net_opt_hn_iter)
+        if any(iterations):
+            raise ValueError(
+                "trsiam: net_opt_iter, net_opt_update_iter and net_opt_hn_iter must be 0 "
+                f"(got {iterations}); with optimiser iterations the tracker is 'trdimp'"
+            )
+        super().__init__(net, params, device)
+
+
+def _build(name: str, tracker: type[TrDiMPTracker], params: Mapping[str, Any]) -> TrDiMPTracker:
+    typed = TrDiMPParams.from_mapping(merge_params(name, params))
+    net, device = load_model(typed, name)
+    return tracker(net, typed, device)
+
+
+def build_trdimp(params: Mapping[str, Any]) -> TrDiMPTracker:
+    """Registry factory for 'trdimp'."""
+    return _build("trdimp", TrDiMPTracker, params)
+
+
+def build_trsiam(params: Mapping[str, Any]) -> TrDiMPTracker:
+    """Registry factory for 'trsiam' (the TrDiMP model, no filter optimisation)."""
+    return _build("trsiam", TrSiamTracker, params)

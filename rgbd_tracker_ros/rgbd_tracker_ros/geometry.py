@@ -151,6 +151,17 @@ def back_project(u: float, v: float, z: float, intr: Intrinsics) -> tuple[float,
     return (ux - intr.cx) * z / intr.fx, (vy - intr.cy) * z / intr.fy, float(z)
 
 
+def box_position(
+    box_xywh: Sequence[float], z: float, intr: Intrinsics
+) -> tuple[float, float, float]:
+    """The target's 3D centre: the box centre back-projected at the target depth ``z``.
+
+    The one definition of "where the target is" shared by the node and the evaluation.
+    """
+    x, y, w, h = box_xywh
+    return back_project(x + 0.5 * w, y + 0.5 * h, z, intr)
+
+
 def project(x: float, y: float, z: float, intr: Intrinsics) -> tuple[float, float]:
     """The pixel (distorted image) where the optical-frame point ``(x, y, z)`` is seen."""
     if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(z) and z > 0.0):

@@ -24,7 +24,7 @@ from rgbd_tracker_ros.geometry import (
     DepthEstimate,
     DepthParams,
     Intrinsics,
-    back_project,
+    box_position,
     clip_box,
     metric_size,
     robust_target_depth,
@@ -623,9 +623,8 @@ class TrackingWorker:
                 memory.score = _blend(memory.score, result.score, cfg.smoothing)
         if frame.intrinsics is None:
             return
-        x, y, w, h = box
-        result.position = back_project(x + 0.5 * w, y + 0.5 * h, estimate.depth, frame.intrinsics)
-        result.metric_size = metric_size(w, h, estimate.depth, frame.intrinsics)
+        result.position = box_position(box, estimate.depth, frame.intrinsics)
+        result.metric_size = metric_size(box[2], box[3], estimate.depth, frame.intrinsics)
 
 
 def _warm_up(tracker: Tracker, width: int, height: int) -> None:

@@ -25,7 +25,7 @@ from rgbd_tracker_ros.evaluation.results import (
     results_path,
     write_results,
 )
-from rgbd_tracker_ros.geometry import back_project, robust_target_depth
+from rgbd_tracker_ros.geometry import box_position, robust_target_depth
 from rgbd_tracker_ros.sequences.depthtrack import RGBDSequence, read_sequence
 from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState
 from rgbd_tracker_ros.tracking.registry import create_tracker
@@ -45,8 +45,7 @@ def target_position(frame: Frame, box_xywh: tuple[float, float, float, float]) -
     estimate = robust_target_depth(frame.depth, box_xywh)
     if estimate is None:
         return unknown
-    x, y, w, h = box_xywh
-    return np.array(back_project(x + w / 2.0, y + h / 2.0, estimate.depth, frame.intrinsics))
+    return np.array(box_position(box_xywh, estimate.depth, frame.intrinsics))
 
 
 def track_sequence(

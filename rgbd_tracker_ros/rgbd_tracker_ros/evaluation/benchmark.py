@@ -37,7 +37,6 @@ import yaml
 from rgbd_tracker_ros.evaluation.stats import (
     TimingStats,
     json_ready,
-    limit_cpu_threads,
     machine_info,
     peak_rss_mb,
     timing_stats,
@@ -45,6 +44,7 @@ from rgbd_tracker_ros.evaluation.stats import (
 from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import SequenceError, read_sequence
 from rgbd_tracker_ros.tracking.api import Frame
+from rgbd_tracker_ros.tracking.device import limit_cpu_threads
 from rgbd_tracker_ros.tracking.params import merge_params
 from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, create_tracker
 

@@ -31,9 +31,10 @@ from rgbd_tracker_ros.evaluation.report import markdown_summary, write_summary
 from rgbd_tracker_ros.evaluation.results import ResultsError
 from rgbd_tracker_ros.evaluation.runner import run_tracker
 from rgbd_tracker_ros.evaluation.scoring import ScoringOptions, load_results, score_tracker
-from rgbd_tracker_ros.evaluation.stats import limit_cpu_threads, machine_info
+from rgbd_tracker_ros.evaluation.stats import machine_info
 from rgbd_tracker_ros.paths import data_dir
 from rgbd_tracker_ros.sequences.depthtrack import GROUNDTRUTH_FILE, SequenceError, read_sequence
+from rgbd_tracker_ros.tracking.device import limit_cpu_threads
 from rgbd_tracker_ros.tracking.params import merge_params
 from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, create_tracker
 

@@ -72,21 +72,6 @@ def peak_rss_mb() -> float:
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
-def limit_cpu_threads(threads: int, torch_too: bool = True) -> None:
-    """Cap OpenCV's (and torch's intra-op) CPU threads, so timings compare across machines.
-
-    On a small, busy machine more threads than free cores make torch's workers wait on each
-    other, which shows up as rare frames taking hundreds of milliseconds.
-    """
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
-    cv2.setNumThreads(threads)
-    if torch_too:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 def json_ready(value: Any) -> Any:
     """``value`` with NumPy scalars made plain and NaN made None, so JSON stays strict."""
     if isinstance(value, dict):

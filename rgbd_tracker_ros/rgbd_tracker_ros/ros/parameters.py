@@ -18,6 +18,12 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
     "tracker.model_path": ("", "TorchScript file from export_model (network trackers).", True),
     "tracker.device": ("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N.", True),
     "tracker.params_file": ("", "YAML of tracker parameters overriding its defaults.", True),
+    "tracker.cpu_threads": (
+        1,
+        "Torch/OpenCV threads when the tracker runs on the CPU (1 suits the default tracker; "
+        "network trackers gain from more).",
+        True,
+    ),
     "qos.reliability": ("best_effort", "Input QoS reliability: best_effort or reliable.", True),
     "qos.depth": (2, "Input QoS keep-last depth.", True),
     "sync.queue_size": (5, "Approximate-time synchroniser queue per input.", True),
@@ -58,6 +64,7 @@ class TrackerSettings:
     model_path: str
     device: str
     params_file: str
+    cpu_threads: int
 
 
 @dataclass
@@ -91,6 +98,7 @@ def tracker_settings(node: Node) -> TrackerSettings:
         model_path=value(node, "tracker.model_path"),
         device=value(node, "tracker.device"),
         params_file=value(node, "tracker.params_file"),
+        cpu_threads=int(value(node, "tracker.cpu_threads")),
     )
 
 

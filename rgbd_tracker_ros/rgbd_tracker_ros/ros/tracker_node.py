@@ -48,6 +48,7 @@ from rgbd_tracker_ros.ros.sync import (
     watch_clock_jumps,
 )
 from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState
+from rgbd_tracker_ros.tracking.device import limit_cpu_threads, resolve_device
 from rgbd_tracker_ros.tracking.registry import create_tracker
 from rgbd_tracker_ros.worker import (
     FrameBundle,
@@ -154,11 +155,15 @@ class TrackerNode(LifecycleNode):
             overrides.update(loaded)
         if settings.model_path:
             overrides["model_path"] = settings.model_path
-        device = _resolve_device(settings.device)
-        overrides["device"] = device
-        self._device = device
+        device = resolve_device(settings.device)
+        overrides["device"] = str(device)
+        self._device = str(device)
+        if settings.cpu_threads < 1:
+            raise ValueError("tracker.cpu_threads must be at least 1")
 
         def build() -> Tracker:
+            if device.type == "cpu":
+                limit_cpu_threads(settings.cpu_threads)
             return create_tracker(settings.name, overrides)
 
         return build
@@ -473,14 +478,6 @@ def _reliability(name: str) -> ReliabilityPolicy:
         return policies[name]
     except KeyError:
         raise ValueError(f"qos.reliability must be best_effort or reliable, got {name!r}") from None
-
-
-def _resolve_device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _ms(seconds: float | None) -> str:

@@ -39,6 +39,7 @@ import torch
 
 from rgbd_tracker_ros.geometry import BoxXYWH
 from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
+from rgbd_tracker_ros.tracking.device import resolve_device
 from rgbd_tracker_ros.tracking.dimp import localization as loc
 from rgbd_tracker_ros.tracking.dimp.preprocessing import (
     BORDER_MODES,
@@ -761,18 +762,6 @@ def _check_box(box_xywh: BoxXYWH, size_wh: tuple[int, int]) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------
 # Factories
-
-
-def resolve_device(spec: str) -> torch.device:
-    """'auto' -> CUDA when available else CPU; 'cuda[:N]' must be available."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r} requested but CUDA is not available")
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {spec!r}")
-    return device
 
 
 RUNTIME_PARAMS = ("model_path", "device", "precision")

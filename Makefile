@@ -17,13 +17,15 @@ lint: setup
 	$(RUN) ruff check . && $(RUN) ruff format --check .
 
 bench: setup
-	$(RUN) python -m rgbd_tracker_ros.evaluation.benchmark --output $(RESULTS)/benchmark
+	$(RUN) python -m rgbd_tracker_ros.evaluation.benchmark --threads 1 \
+		--trackers depth_dcf opencv_mil opencv_csrt opencv_kcf --output $(RESULTS)/benchmark
 
 bench-node: setup
 	$(RUN) python -m rgbd_tracker_ros.ros.node_benchmark --output $(RESULTS)/node_benchmark
 
 eval: setup
-	$(RUN) python -m rgbd_tracker_ros.evaluation.evaluate --suite synthetic --output $(RESULTS)/eval
+	$(RUN) python -m rgbd_tracker_ros.evaluation.evaluate --suite synthetic --threads 1 \
+		--trackers depth_dcf opencv_mil opencv_csrt opencv_kcf --output $(RESULTS)/eval
 
 clean:
 	rm -rf .build $(RESULTS)

@@ -24,7 +24,12 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
         "network trackers gain from more).",
         True,
     ),
-    "qos.reliability": ("best_effort", "Input QoS reliability: best_effort or reliable.", True),
+    "qos.reliability": (
+        "reliable",
+        "Input QoS reliability: reliable (RealSense's default publishers) or best_effort "
+        "(needed for a best-effort camera publisher).",
+        True,
+    ),
     "qos.depth": (2, "Input QoS keep-last depth.", True),
     "sync.queue_size": (5, "Approximate-time synchroniser queue per input.", True),
     "sync.slop": (0.03, "Approximate-time synchroniser slop in seconds.", True),

@@ -12,6 +12,8 @@ case $- in *u*) _rgbd_nounset=1; set +u ;; *) _rgbd_nounset= ;; esac
 # shellcheck disable=SC1091
 source "$_rgbd_root/.build/install/local_setup.bash"
 [ -n "$_rgbd_nounset" ] && set -u
+# The package's tools by name (ros2 run needs ros2cli, which has no wheel).
+export PATH="$_rgbd_root/.build/install/rgbd_tracker_ros/lib/rgbd_tracker_ros:$PATH"
 # Fast DDS multicasts discovery out of the network interface by default; keep it local and
 # give each run its own domain so parallel runs do not see each other.
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"

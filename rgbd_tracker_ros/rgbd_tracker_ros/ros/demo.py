@@ -58,13 +58,17 @@ class DemoReport:
     failures: list[str]
 
 
-def score(sequence: RGBDSequence, session: SessionResult, tracker: str) -> DemoReport:
+def score(
+    sequence: RGBDSequence, session: SessionResult, tracker: str
+) -> tuple[DemoReport, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The report, and per played frame: box, 3D position, state (-1: no result), score."""
     n = min(len(sequence), session.published)
     gt = sequence.groundtruth[:n]
     gt3d = sequence.groundtruth_3d[:n] if sequence.groundtruth_3d is not None else None
     boxes = np.full((n, 4), np.nan)
     positions = np.full((n, 3), np.nan)
     states = np.full(n, -1)
+    scores = np.full(n, np.nan)
     latencies = []
     for i, record in enumerate(session.records[:n]):
         if record.target is None:
@@ -72,6 +76,7 @@ def score(sequence: RGBDSequence, session: SessionResult, tracker: str) -> DemoR
         t = record.target
         boxes[i] = (t.x, t.y, t.width, t.height)
         states[i] = t.state
+        scores[i] = t.score
         latencies.append(record.received_s - session.sent_stamps_s[i])
         if record.pose is not None:
             p = record.pose.pose.position
@@ -106,7 +111,7 @@ def score(sequence: RGBDSequence, session: SessionResult, tracker: str) -> DemoR
     )
     report.failures = _check(report, PassCriteria())
     report.passed = not report.failures
-    return report, boxes, positions, states
+    return report, boxes, positions, states, scores
 
 
 def _check(report: DemoReport, criteria: PassCriteria) -> list[str]:
@@ -151,12 +156,13 @@ def write_outputs(
     boxes: np.ndarray,
     positions: np.ndarray,
     states: np.ndarray,
+    scores: np.ndarray,
 ) -> None:
     from rgbd_tracker_ros.ros.demo_media import overlay_gif, trajectory_plot
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    overlay_gif(out / "overlay.gif", sequence, boxes, states)
+    overlay_gif(out / "overlay.gif", sequence, boxes, states, scores)
     trajectory_plot(out / "trajectory.png", sequence.groundtruth_3d, positions)
     (out / "report.md").write_text(_markdown(report))
 
@@ -205,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     sequence = read_sequence(path)
     _LOG.info("playing %s (%d frames) to the tracker node", sequence.name, len(sequence))
     session = run_session(path, args.tracker)
-    report, boxes, positions, states = score(sequence, session, args.tracker)
-    write_outputs(args.output, report, sequence, boxes, positions, states)
+    report, boxes, positions, states, scores = score(sequence, session, args.tracker)
+    write_outputs(args.output, report, sequence, boxes, positions, states, scores)
     print(_markdown(report).split("![overlay]")[0])
     _LOG.info("report written to %s", args.output / "report.md")
     if not report.passed:

@@ -19,19 +19,22 @@ from rgbd_tracker_ros.tracking.api import TrackerState
 GIF_WIDTH = 320
 GIF_STRIDE = 2
 GT_COLOR_BGR = (255, 128, 0)
+GT_THICKNESS = 3  # survives the downscale to GIF_WIDTH
 
 
-def overlay_gif(path: Path, sequence: RGBDSequence, boxes: np.ndarray, states: np.ndarray) -> None:
+def overlay_gif(
+    path: Path, sequence: RGBDSequence, boxes: np.ndarray, states: np.ndarray, scores: np.ndarray
+) -> None:
     """Every second frame, downscaled: ground truth in blue, the tracker's box by state."""
     frames = []
     for i in range(0, len(boxes), GIF_STRIDE):
         state = TrackerState(states[i]).name if states[i] >= 0 else "no result"
         box = boxes[i] if np.all(np.isfinite(boxes[i])) else None
-        canvas = draw_overlay(sequence.color(i), box, state, float("nan"), [f"frame {i}"])
+        canvas = draw_overlay(sequence.color(i), box, state, float(scores[i]), [f"frame {i}"])
         gt = sequence.groundtruth[i]
         if np.all(np.isfinite(gt)):
             x, y, w, h = (round(float(c)) for c in gt)
-            cv2.rectangle(canvas, (x, y), (x + w, y + h), GT_COLOR_BGR, 1)
+            cv2.rectangle(canvas, (x, y), (x + w, y + h), GT_COLOR_BGR, GT_THICKNESS)
         scale = GIF_WIDTH / canvas.shape[1]
         small = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         frames.append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))

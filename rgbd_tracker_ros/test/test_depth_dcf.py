@@ -122,6 +122,8 @@ def test_factory_gives_a_tracker_and_refuses_unknown_parameters() -> None:
         build({"learning_rat": 0.05})
     with pytest.raises(ValueError, match="num_scales"):
         build({"num_scales": 2})
+    with pytest.raises(ValueError, match="device"):
+        build({"device": "abacus"})
 
 
 def test_follows_a_translating_target(scene: Scene, tracker: DepthDCFTracker) -> None:
@@ -304,15 +306,18 @@ def _feature_settings() -> FeatureSettings:
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_feature_core_is_torchscript_and_matches_eager() -> None:
     settings = _feature_settings()
+    grid = 16
     generator = torch.Generator().manual_seed(0)
-    color = torch.rand(2, 3, 64, 64, generator=generator)
-    depth = 1.0 + torch.rand(2, 1, 32, 32, generator=generator)
+    color = torch.rand(
+        2, 3, grid * settings.cell_size, grid * settings.cell_size, generator=generator
+    )
+    depth = 1.0 + torch.rand(2, 1, 2 * grid, 2 * grid, generator=generator)
     depth[0, 0, :4] = 0.0
     depth[1, 0, :4] = float("nan")
     scripted = torch.jit.script(extract_features)
     for depth_input in (depth, None):
         eager = extract_features(color, depth_input, 1.5, settings)
-        assert eager.shape == (2, num_feature_channels(settings), 16, 16)
+        assert eager.shape == (2, num_feature_channels(settings), grid, grid)
         assert torch.isfinite(eager).all()
         torch.testing.assert_close(scripted(color, depth_input, 1.5, settings), eager)
 

@@ -1,9 +1,10 @@
 """How sure the tracker is: response peaks, occluders seen in depth, and the tracking state.
 
-The state logic follows the long-term scheme of SiamRPN++ (LT): a low threshold below which
-the target counts as not seen (search widens, the model freezes) and a high threshold a
-re-detection must clear before tracking resumes, so a look-alike cannot capture the tracker
-by a single mediocre match.
+The state logic follows the long-term scheme of SiamRPN++ (LT), adapted: below a low
+confidence the target counts as not seen (the model freezes; after a few such frames the
+search widens to the whole frame), and a re-detection must pass a stricter test (a sharper
+peak, plus depth and colour agreement checked by the tracker) before tracking resumes, so a
+look-alike cannot capture the tracker by a single mediocre match.
 """
 
 from __future__ import annotations
@@ -76,6 +77,15 @@ def find_peak(response: torch.Tensor, sidelobe_exclusion: int) -> Peak:
     return Peak(row=values[0], col=values[1], value=values[2], psr=values[3])
 
 
+def central_box(
+    box: tuple[float, float, float, float], fraction: float
+) -> tuple[float, float, float, float]:
+    """The centred part of ``box`` holding ``fraction`` of its width and height."""
+    x, y, w, h = box
+    margin = 0.5 * (1.0 - fraction)
+    return (x + margin * w, y + margin * h, fraction * w, fraction * h)
+
+
 def occluder_share(
     depth: np.ndarray,
     box_xywh: tuple[float, float, float, float],
@@ -100,11 +110,6 @@ def occluder_share(
         return 0.0
     in_front = np.count_nonzero(valid & (region < target_depth - margin_m))
     return float(in_front) / float(num_valid)
-
-
-def histogram_similarity(first: torch.Tensor, second: torch.Tensor) -> float:
-    """Bhattacharyya coefficient of two normalised histograms: 1 same, 0 disjoint."""
-    return float(torch.sqrt(first * second).sum())
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import torch
 from rgbd_tracker_ros.geometry import DepthParams
 from rgbd_tracker_ros.tracking.dcf.confidence import ConfidenceThresholds
 from rgbd_tracker_ros.tracking.dcf.features import FeatureSettings
+from rgbd_tracker_ros.tracking.device import resolve_device
 from rgbd_tracker_ros.tracking.params import merge_params
 
 TRACKER_NAME = "depth_dcf"
@@ -35,9 +36,11 @@ class DepthDCFParams:
     scale_penalty: float
     scale_rate_with_depth: float
     scale_rate_without_depth: float
+    scale_correction_decay: float
     rotation_step_deg: float
     rotation_penalty: float
     rotation_rate: float
+    rotation_deadband_steps: float
     alternate_search: bool
     num_orientations: int
     orientation_clip: float
@@ -128,16 +131,8 @@ class DepthDCFParams:
         return patch_px // self.cell_size_px * self.depth_cell_size_px
 
     def torch_device(self) -> torch.device:
-        """``device`` as a torch device; 'auto' picks CUDA when available."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(f"device: {error}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} asked for, but CUDA is not available")
-        return device
+        """``device`` as a torch device ('auto' picks CUDA when available)."""
+        return resolve_device(self.device)
 
     def feature_settings(self) -> FeatureSettings:
         return FeatureSettings(

@@ -23,21 +23,28 @@ import torch
 
 from rgbd_tracker_ros.geometry import robust_target_depth, validate_init_box
 from rgbd_tracker_ros.tracking.api import BoxXYWH, Frame, ScoreMap, TrackerState, TrackResult
+from rgbd_tracker_ros.tracking.dcf.colour import CellBox, ColourModel
 from rgbd_tracker_ros.tracking.dcf.confidence import (
+    Peak,
     TrackingStateMachine,
+    central_box,
     find_peak,
-    histogram_similarity,
     occluder_share,
 )
-from rgbd_tracker_ros.tracking.dcf.features import (
-    chroma_cells,
-    chroma_histogram,
-    extract_features,
-)
+from rgbd_tracker_ros.tracking.dcf.features import extract_features
 from rgbd_tracker_ros.tracking.dcf.filter import CorrelationFilter, wide_response
 from rgbd_tracker_ros.tracking.dcf.inputs import frame_arrays
 from rgbd_tracker_ros.tracking.dcf.params import TRACKER_NAME, DepthDCFParams
 from rgbd_tracker_ros.tracking.dcf.patches import FrameSampler, Region
+from rgbd_tracker_ros.tracking.dcf.search import (
+    SearchCandidate,
+    SearchPlan,
+    redetection_variants,
+    refined_step,
+    search_plans,
+    signed_cell_offset,
+    sweep_regions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,103 +75,20 @@ class Target:
 
 
 @dataclass(frozen=True)
-class SearchCandidate:
-    """One search patch per frame: size factor and turn relative to the current estimate, and
-    the weight its response gets (below 1 off-centre, so noise does not jitter the estimate)."""
+class Sighting:
+    """What one frame's local search saw: the winning patch (region, features, response),
+    the peak in it, and where that puts the target centre in the image."""
 
-    scale: float
-    turn: float
-    weight: float
-
-
-def refined_step(values: list[float]) -> float:
-    """Where the maximum of responses sampled at steps -h..h lies, to a fraction of a step.
-
-    A parabola through the best sample and its neighbours, so a target that turns or
-    grows by less than one search step per frame is followed smoothly instead of in jumps.
-    """
-    if not values:
-        return 0.0
-    best = int(np.argmax(values))
-    middle = (len(values) - 1) / 2
-    if 0 < best < len(values) - 1:
-        left, centre, right = values[best - 1], values[best], values[best + 1]
-        curvature = left - 2.0 * centre + right
-        if curvature < 0.0:
-            return best - middle + min(max(0.5 * (left - right) / curvature, -0.5), 0.5)
-    return best - middle
-
-
-@dataclass(frozen=True)
-class SearchPlan:
-    """The patches searched in one frame: candidates, and which of them lie along the scale
-    and the turn axis (indices in step order; empty when that axis is not searched)."""
-
-    candidates: list[SearchCandidate]
-    scale_axis: list[int]
-    turn_axis: list[int]
-
-    @property
-    def centre(self) -> int:
-        """Index of the unscaled, unturned candidate."""
-        return next(i for i, c in enumerate(self.candidates) if c.scale == 1.0 and c.turn == 0.0)
-
-
-def search_plans(params: DepthDCFParams) -> list[SearchPlan]:
-    """Per-frame search plans, used in turn: the scale steps and (if enabled) one turn each
-    way around the current estimate; with ``alternate_search`` scale and turn take turns,
-    which saves two patches a frame."""
-    half = params.num_scales // 2
-    scales = [
-        SearchCandidate(params.scale_step**k, 0.0, 1.0 if k == 0 else params.scale_penalty)
-        for k in range(-half, half + 1)
-    ]
-    scale_axis = list(range(len(scales)))
-    turn = math.radians(params.rotation_step_deg)
-    if turn <= 0.0:
-        return [SearchPlan(scales, scale_axis, [])]
-    turned = [
-        SearchCandidate(1.0, -turn, params.rotation_penalty),
-        SearchCandidate(1.0, turn, params.rotation_penalty),
-    ]
-    if params.alternate_search:
-        turns = [turned[0], scales[half], turned[1]]
-        return [SearchPlan(scales, scale_axis, []), SearchPlan(turns, [], [0, 1, 2])]
-    together = scales + turned
-    return [SearchPlan(together, scale_axis, [len(scales), half, len(scales) + 1])]
-
-
-def redetection_variants(params: DepthDCFParams) -> list[SearchCandidate]:
-    """Size and angle changes tried in turn while LOST (the target may come back changed)."""
-    variants = [SearchCandidate(scale, 0.0, 1.0) for scale in params.redetect_scale_factors]
-    variants += [SearchCandidate(1.0, math.radians(t), 1.0) for t in params.redetect_turns_deg]
-    return variants or [SearchCandidate(1.0, 0.0, 1.0)]
-
-
-def central_box(box: BoxXYWH, fraction: float) -> BoxXYWH:
-    """The centred part of ``box`` holding ``fraction`` of its width and height."""
-    x, y, w, h = box
-    margin = 0.5 * (1.0 - fraction)
-    return (x + margin * w, y + margin * h, fraction * w, fraction * h)
-
-
-def sweep_regions(
-    width: int, height: int, tile_side: float, centre_band: float, angle: float
-) -> list[Region]:
-    """Square tiles whose bands of possible target centres (``centre_band`` wide) cover the
-    frame."""
-    columns = max(1, math.ceil(width / centre_band))
-    rows = max(1, math.ceil(height / centre_band))
-    return [
-        Region((col + 0.5) * width / columns, (row + 0.5) * height / rows, tile_side, angle)
-        for row in range(rows)
-        for col in range(columns)
-    ]
-
-
-def signed_cell_offset(index: float, size: int) -> float:
-    """Circular response index -> displacement in cells (indices past the middle are negative)."""
-    return index - size if index > size / 2 else index
+    plan: SearchPlan
+    strengths: list[float]
+    region: Region
+    features: torch.Tensor
+    response: torch.Tensor
+    held_score: float
+    peak: Peak
+    offset: tuple[float, float]
+    centre_x: float
+    centre_y: float
 
 
 class DepthDCFTracker:
@@ -189,8 +113,11 @@ class DepthDCFTracker:
         self.psr_exclusion = 1
         self.lost_frames = 0
         self.unseen_frames = 0
+        self.scale_correction = 1.0
         self.template: torch.Tensor | None = None
-        self.colour_model: torch.Tensor | None = None
+        self.colour_model = ColourModel(
+            self.features, params.colour_histogram_bins, params.colour_histogram_extent
+        )
         self._said: set[str] = set()
 
     # --- public API ---------------------------------------------------------------------------
@@ -206,7 +133,7 @@ class DepthDCFTracker:
         box, reason = validate_init_box(box_xywh, width, height, min_size=0.0)
         if box is None:
             raise ValueError(f"depth_dcf: cannot initialise on box {list(box_xywh)}: {reason}")
-        if reason:
+        if reason and not np.allclose(box, box_xywh):
             logger.warning("depth_dcf: %s", reason)
         x, y, w, h = box
         size_w = max(w, self.params.min_target_size_px)
@@ -226,6 +153,7 @@ class DepthDCFTracker:
         self.state_machine.reset()
         self.lost_frames = 0
         self.unseen_frames = 0
+        self.scale_correction = 1.0
         self.template = None
         sampler = FrameSampler(color, depth, MAX_PYRAMID_LEVEL)
         self._learn_centred(sampler, rate=1.0)
@@ -251,35 +179,60 @@ class DepthDCFTracker:
 
     # --- one frame ----------------------------------------------------------------------------
 
-    def _local_search(self, sampler: FrameSampler, depth: np.ndarray | None) -> TrackResult:
-        assert self.target is not None and self.filter is not None
+    def _search(self) -> tuple[SearchPlan, list[Region]]:
+        """This frame's search plan and its patches around the current estimate."""
+        assert self.target is not None
         target = self.target
-        side = self._search_side()
         self.frame_index += 1
         plan = self.search_plans[self.frame_index % len(self.search_plans)]
+        side = self._search_side()
         regions = [
             Region(target.centre_x, target.centre_y, side * c.scale, target.angle + c.turn)
             for c in plan.candidates
         ]
+        return plan, regions
+
+    def _sight(self, sampler: FrameSampler) -> Sighting:
+        """Correlate the filter with this frame's search patches and take the best peak."""
+        assert self.filter is not None
+        plan, regions = self._search()
         features = self._features(sampler, regions, self.params.patch_size_px)
         responses = self.filter.respond(features)
         peaks = responses.amax(dim=(1, 2)).tolist()
         strengths = [v * c.weight for v, c in zip(peaks, plan.candidates, strict=True)]
         best = int(np.argmax(strengths))
         peak = find_peak(responses[best], self.psr_exclusion)
-
         grid, cell = self.params.grid_size, self.params.cell_size_px
         offset = (signed_cell_offset(peak.row, grid), signed_cell_offset(peak.col, grid))
         centre = 0.5 * self.params.patch_size_px
-        candidate_x, candidate_y = regions[best].to_image(
+        centre_x, centre_y = regions[best].to_image(
             centre + offset[1] * cell, centre + offset[0] * cell, self.params.patch_size_px
         )
+        return Sighting(
+            plan=plan,
+            strengths=strengths,
+            region=regions[best],
+            features=features[best : best + 1],
+            response=responses[best],
+            held_score=float(responses[plan.centre, 0, 0]),
+            peak=peak,
+            offset=offset,
+            centre_x=centre_x,
+            centre_y=centre_y,
+        )
+
+    def _local_search(self, sampler: FrameSampler, depth: np.ndarray | None) -> TrackResult:
+        """Track around the last position: sight, check depth and colours, decide, adapt."""
+        assert self.target is not None
+        target = self.target
+        sighting = self._sight(sampler)
+        peak = sighting.peak
         _, _, box_w, box_h = target.box
-        candidate_box = (candidate_x - 0.5 * box_w, candidate_y - 0.5 * box_h, box_w, box_h)
-        occluded = self._is_occluded(depth, candidate_box)
-        candidate_depth = None if occluded else self._measure_depth(depth, candidate_box)
-        consistent = self._depth_agrees(candidate_depth) and self._colours_agree(
-            features[best : best + 1], offset
+        found_box = (sighting.centre_x - 0.5 * box_w, sighting.centre_y - 0.5 * box_h, box_w, box_h)
+        occluded = self._is_occluded(depth, found_box)
+        found_depth = None if occluded else self._measure_depth(depth, found_box)
+        consistent = self._depth_agrees(found_depth) and self._colours_agree(
+            sighting.features, sighting.offset
         )
         state = self.state_machine.after_local_search(peak, occluded, consistent)
         self.unseen_frames = 0 if state == TrackerState.TRACKING else self.unseen_frames + 1
@@ -293,33 +246,40 @@ class DepthDCFTracker:
         )
         if moves:
             target.centre_x, target.centre_y = self._clamp_to_image(
-                candidate_x, candidate_y, sampler
+                sighting.centre_x, sighting.centre_y, sampler
             )
         if moves and not occluded:
-            # Scale and turn searches are trusted on confident frames only; depth whenever the
-            # box is on the target, so a target approaching while weakly matched keeps its
-            # size (and is not mistaken for its own occluder later).
-            confident = state == TrackerState.TRACKING
-            scale_steps, turn_steps = (0.0, 0.0)
-            if confident:
-                scale_steps = refined_step([strengths[i] for i in plan.scale_axis])
-                turn_steps = refined_step([strengths[i] for i in plan.turn_axis])
-            self._update_size(self.params.scale_step**scale_steps, candidate_depth)
-            turn = math.radians(self.params.rotation_step_deg) * turn_steps
-            target.angle += self.params.rotation_rate * turn
+            self._adapt_shape(sighting, found_depth, confident=state == TrackerState.TRACKING)
         if self.state_machine.may_learn(peak):
-            self._learn_found(sampler, features[best : best + 1], offset)
+            self._learn_found(sampler, sighting.features, sighting.offset)
         if state == TrackerState.LOST:
             self._start_redetection()
 
         # The score is the response where the box ends up: the peak when the box followed it,
         # else the response at the held position (so a look-alike elsewhere does not lend
         # the held box its score).
-        score = peak.value if moves else float(responses[plan.centre, 0, 0])
-        score_map = torch.fft.fftshift(responses[best]).cpu().numpy()
+        score = peak.value if moves else sighting.held_score
+        score_map = torch.fft.fftshift(sighting.response).cpu().numpy()
         return TrackResult(
-            target.box, score, state, ScoreMap(score_map, self._map_box(regions[best]))
+            target.box, score, state, ScoreMap(score_map, self._map_box(sighting.region))
         )
+
+    def _adapt_shape(self, sighting: Sighting, found_depth: float | None, confident: bool) -> None:
+        """Size from depth (whenever the box is on the target, so a target approaching while
+        weakly matched keeps its size and is not later taken for its own occluder), trimmed by
+        the scale search; angle from the turn search. The searches count on confident frames
+        only."""
+        assert self.target is not None
+        scale_steps, turn_steps = 0.0, 0.0
+        if confident:
+            strengths, plan = sighting.strengths, sighting.plan
+            scale_steps = refined_step([strengths[i] for i in plan.scale_axis])
+            turn_steps = refined_step([strengths[i] for i in plan.turn_axis])
+        self._update_size(scale_steps, found_depth)
+        # A turn smaller than the dead band is noise: added up it would tilt a still target.
+        if abs(turn_steps) >= self.params.rotation_deadband_steps:
+            turn = math.radians(self.params.rotation_step_deg) * turn_steps
+            self.target.angle += self.params.rotation_rate * turn
 
     def _redetect(self, sampler: FrameSampler, depth: np.ndarray | None) -> TrackResult:
         """Scan a wide region with the filter as a template; TRACKING again on a strong match."""
@@ -346,8 +306,9 @@ class DepthDCFTracker:
             box_w, box_h = target.box[2] * variant.scale, target.box[3] * variant.scale
             found_box = (found_x - 0.5 * box_w, found_y - 0.5 * box_h, box_w, box_h)
             found_depth = self._measure_depth(depth, found_box)
+            cells = self._target_cells(features, peak.row + half_grid, peak.col + half_grid)
             verified = self._depth_agrees(found_depth, self.unseen_frames) and (
-                self._colour_similarity(features, peak.row + half_grid, peak.col + half_grid)
+                self.colour_model.similarity(features, cells)
                 >= self.params.redetect_colour_similarity
             )
         state = self.state_machine.after_redetection(peak, verified)
@@ -355,7 +316,9 @@ class DepthDCFTracker:
             target.centre_x, target.centre_y = found_x, found_y
             target.angle = region.angle
             self._set_size(target.width * variant.scale, target.height * variant.scale)
-            target.depth = found_depth or target.depth
+            self.scale_correction = 1.0
+            if found_depth is not None:
+                target.depth = found_depth
             self.lost_frames = 0
 
         pixels_per_patch_px = region.side / self.wide_patch_px
@@ -378,7 +341,7 @@ class DepthDCFTracker:
         region = Region(target.centre_x, target.centre_y, self._search_side(), target.angle)
         features = self._features(sampler, [region], self.params.patch_size_px)
         self.filter.learn(features, rate)
-        self._learn_colours(features, (0.0, 0.0), rate)
+        self.colour_model.learn(features, self._centred_cells(features, (0.0, 0.0)), rate)
         self.template = None
 
     def _learn_found(
@@ -391,44 +354,29 @@ class DepthDCFTracker:
             self.params.grid_size
         ):
             self.filter.learn(features, rate, offset)
-            self._learn_colours(features, offset, rate)
+            self.colour_model.learn(features, self._centred_cells(features, offset), rate)
             self.template = None
         else:
             self._learn_centred(sampler, rate)
 
-    def _learn_colours(
-        self, features: torch.Tensor, offset: tuple[float, float], rate: float
-    ) -> None:
-        """Blend the chroma histogram of the target's cells into the colour model."""
-        half_grid = 0.5 * self.params.grid_size
-        histogram = self._target_chroma(features, half_grid + offset[0], half_grid + offset[1])
-        if self.colour_model is None or rate >= 1.0:
-            self.colour_model = histogram
-        else:
-            self.colour_model.mul_(1.0 - rate).add_(histogram, alpha=rate)
-
-    def _colour_similarity(self, features: torch.Tensor, row: float, col: float) -> float:
-        """How well the colours of the target-sized cells around (row, col) match the model."""
-        if self.colour_model is None:
-            return 1.0
-        return histogram_similarity(self._target_chroma(features, row, col), self.colour_model)
-
-    def _target_chroma(self, features: torch.Tensor, row: float, col: float) -> torch.Tensor:
-        """Chroma histogram of the cells the target covers when centred at (row, col)
-        (grid coordinates, cell edges; the patch is turned with the target, so its box is
-        axis-aligned there)."""
+    def _target_cells(self, features: torch.Tensor, row: float, col: float) -> CellBox:
+        """The cells the target covers when centred at (row, col) (grid coordinates, cell
+        edges); the patch is turned with the target, so its box is axis-aligned there."""
         assert self.target is not None
         cells_per_pixel = self.params.grid_size / self._search_side()
-        half_h = 0.5 * self.target.height * cells_per_pixel
-        half_w = 0.5 * self.target.width * cells_per_pixel
-        rows, cols = features.shape[-2], features.shape[-1]
-        top, bottom = max(0, round(row - half_h)), min(rows, max(round(row + half_h), 1))
-        left, right = max(0, round(col - half_w)), min(cols, max(round(col + half_w), 1))
-        top, left = min(top, bottom - 1), min(left, right - 1)
-        chroma = chroma_cells(features[:, :, top:bottom, left:right], self.features)[0]
-        return chroma_histogram(
-            chroma, self.params.colour_histogram_bins, self.params.colour_histogram_extent
+        return CellBox.around(
+            row,
+            col,
+            0.5 * self.target.height * cells_per_pixel,
+            0.5 * self.target.width * cells_per_pixel,
+            features.shape[-2],
+            features.shape[-1],
         )
+
+    def _centred_cells(self, features: torch.Tensor, offset: tuple[float, float]) -> CellBox:
+        """The target's cells in a search patch where it sits ``offset`` cells off-centre."""
+        half_grid = 0.5 * self.params.grid_size
+        return self._target_cells(features, half_grid + offset[0], half_grid + offset[1])
 
     def _features(
         self, sampler: FrameSampler, regions: list[Region], patch_size: int
@@ -478,25 +426,29 @@ class DepthDCFTracker:
 
     def _colours_agree(self, features: torch.Tensor, offset: tuple[float, float]) -> bool:
         """The colours at the peak match the colour model (a look-alike of another hue fails)."""
-        half_grid = 0.5 * self.params.grid_size
-        similarity = self._colour_similarity(features, half_grid + offset[0], half_grid + offset[1])
+        similarity = self.colour_model.similarity(features, self._centred_cells(features, offset))
         return similarity >= self.params.track_colour_similarity
 
-    def _update_size(self, scale_factor: float, measured_depth: float | None) -> None:
-        """New size = old size x (old depth / new depth) x a share of the winning scale step."""
+    def _update_size(self, scale_steps: float, measured_depth: float | None) -> None:
+        """Size from depth (old depth / new depth) times the scale search's correction.
+
+        With depth, the search only trims: its correction decays back towards 1, so small
+        biases of the search cannot add up over a long sequence. Without depth, the search
+        alone sets the size.
+        """
         assert self.target is not None
         target = self.target
         old_depth = target.depth
         self._follow_depth(measured_depth)
-        with_depth = old_depth is not None and target.depth is not None
-        rate = (
-            self.params.scale_rate_with_depth
-            if with_depth
-            else self.params.scale_rate_without_depth
-        )
-        change = scale_factor**rate
         if old_depth is not None and target.depth is not None:
-            change *= old_depth / target.depth
+            decayed = self.scale_correction ** (1.0 - self.params.scale_correction_decay)
+            corrected = decayed * self.params.scale_step ** (
+                scale_steps * self.params.scale_rate_with_depth
+            )
+            change = old_depth / target.depth * corrected / self.scale_correction
+            self.scale_correction = corrected
+        else:
+            change = self.params.scale_step ** (scale_steps * self.params.scale_rate_without_depth)
         self._set_size(target.width * change, target.height * change)
 
     def _follow_depth(self, measured: float | None) -> None:

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from rgbd_tracker_ros.evaluation.stats import machine_info, percentile
+from rgbd_tracker_ros.ros.parameters import PARAMETERS
 from rgbd_tracker_ros.ros.session import SessionResult, run_session
 from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import read_sequence
+from rgbd_tracker_ros.tracking.device import limit_cpu_threads
 from rgbd_tracker_ros.tracking.registry import create_tracker
 
 _LOG = logging.getLogger("node_benchmark")
@@ -44,7 +46,11 @@ class NodeRun:
 
 
 def offline_rate(sequence_path: Path, tracker: str, frames: int = 60) -> float:
-    """Frames per second of ``track()`` alone on the sequence (median step time)."""
+    """Frames per second of ``track()`` alone on the sequence (median step time).
+
+    Uses the node's default CPU thread count, so the offline rate is the one the node sees.
+    """
+    limit_cpu_threads(PARAMETERS["tracker.cpu_threads"][0])
     sequence = read_sequence(sequence_path)
     instance = create_tracker(tracker, {})
     instance.initialize(sequence.frame(0), tuple(float(v) for v in sequence.groundtruth[0]))

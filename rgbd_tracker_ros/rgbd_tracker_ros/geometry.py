@@ -208,6 +208,8 @@ def clip_box(box: Sequence[float], width: int, height: int) -> BoxXYWH | None:
     if values is None:
         return None
     x, y, w, h = values
+    if x >= 0.0 and y >= 0.0 and x + w <= width and y + h <= height and w > 0.0 and h > 0.0:
+        return values  # already inside: no x1 - x0 round trip, so "clipped" stays exact
     x0, y0 = max(x, 0.0), max(y, 0.0)
     x1, y1 = min(x + w, float(width)), min(y + h, float(height))
     if x1 <= x0 or y1 <= y0:

@@ -324,3 +324,10 @@ def test_box_from_click_outside_image_raises():
     depth, intr = _object_scene()
     with pytest.raises(ValueError, match="outside"):
         box_from_click(depth, 320.0, 10.0, intr)
+
+
+def test_a_box_inside_the_image_is_not_reported_as_clipped():
+    from rgbd_tracker_ros.geometry import validate_init_box
+
+    box = (60.3, 40.7, 40.1, 30.9)
+    assert validate_init_box(box, 160, 120) == (box, "")

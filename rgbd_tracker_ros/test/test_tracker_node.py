@@ -110,8 +110,10 @@ def test_slow_tracker_drops_old_frames_and_stays_fresh(graph, tmp_path):
     stats = node._worker.stats()
     assert stats.dropped >= 20, stats
     assert stats.processed < 45, stats
+    # A queue would make every latency grow with time; one scheduler stall makes one slow
+    # frame. The median of the last ten tells the two apart.
     latencies = [t.latency for t in list(graph.record.targets)[-10:]]
-    assert max(latencies) < 3 * tracker_delay + 0.2, latencies
+    assert float(np.median(latencies)) < 3 * tracker_delay + 0.2, latencies
     assert wait_for(lambda: int(graph.record.last_diagnostic_values().get("dropped", 0)) >= 20)
 
 

@@ -3,14 +3,17 @@
 ros2 launch rgbd_tracker_ros tracker.launch.py [launch_camera:=true] [tracker:=det model_path:=...]
 """
 
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+
+PROFILE_ENV = "FASTRTPS_DEFAULT_PROFILES_FILE"
+PROFILE_FILE = "fastdds_large_images.xml"
 
 ARGUMENTS = [
     ("camera_namespace", "camera", "RealSense camera namespace (realsense-ros 4.x)."),
@@ -37,6 +40,21 @@ def generate_launch_description() -> LaunchDescription:
         default_value=PathJoinSubstitution([package_share, "config", "tracker.yaml"]),
         description="Node parameters YAML (default: the package's config/tracker.yaml).",
     )
+
+    # Fast DDS reads this when each process starts: the camera driver publishes the large
+    # images, so it needs the profile as much as the tracker (config/fastdds_large_images.xml).
+    dds_profile = DeclareLaunchArgument(
+        "fastdds_profile",
+        default_value=EnvironmentVariable(
+            PROFILE_ENV,
+            default_value=PathJoinSubstitution([package_share, "config", PROFILE_FILE]),
+        ),
+        description=(
+            "Fast DDS XML profile for every process started here (default: "
+            f"${PROFILE_ENV}, else the package's {PROFILE_FILE})."
+        ),
+    )
+    use_dds_profile = SetEnvironmentVariable(PROFILE_ENV, LaunchConfiguration("fastdds_profile"))
 
     camera = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
@@ -81,4 +99,6 @@ def generate_launch_description() -> LaunchDescription:
     )
 
     declared = [DeclareLaunchArgument(n, default_value=d, description=t) for n, d, t in ARGUMENTS]
-    return LaunchDescription([*declared, params_file, camera, tracker, rviz])
+    return LaunchDescription(
+        [*declared, params_file, dds_profile, use_dds_profile, camera, tracker, rviz]
+    )

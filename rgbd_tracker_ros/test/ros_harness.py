@@ -80,7 +80,6 @@ class Graph:
     def start_tracker(self, **overrides) -> TrackerNode:
         values = {
             "tracker.name": "test_steady",
-            "qos.reliability": "reliable",
             "qos.depth": 10,
             "publish.diagnostics_period": 0.2,
         } | overrides

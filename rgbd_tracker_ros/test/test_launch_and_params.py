@@ -14,6 +14,7 @@ import yaml
 from rclpy.node import Node
 from ros_harness import wait_for
 
+from rgbd_tracker_ros.ros import dds
 from rgbd_tracker_ros.ros.parameters import PARAMETERS
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -68,6 +69,12 @@ def test_launch_file_names_what_exists():
     for expected in ("launch_camera", "params_file", "tracker", "model_path", "device", "rviz"):
         assert expected in arguments, expected
     assert '"align_depth.enable": "true"' in source
+    # The camera driver publishes the large images: it must start with the DDS profile.
+    assert "fastdds_profile" in arguments
+    assert f'PROFILE_ENV = "{dds.PROFILE_ENV}"' in source
+    assert f'PROFILE_FILE = "{dds.large_image_profile().name}"' in source
+    assert dds.large_image_profile().is_file()
+    assert source.index("use_dds_profile, camera") > 0
 
 
 def test_node_starts_with_the_params_file_and_remaps():

@@ -25,9 +25,9 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
         True,
     ),
     "qos.reliability": (
-        "reliable",
-        "Input QoS reliability: reliable (RealSense's default publishers) or best_effort "
-        "(needed for a best-effort camera publisher).",
+        "best_effort",
+        "Input QoS reliability: best_effort (connects to reliable and best-effort cameras) "
+        "or reliable.",
         True,
     ),
     "qos.depth": (2, "Input QoS keep-last depth.", True),

@@ -19,6 +19,7 @@ from std_msgs.msg import Header
 
 from rgbd_tracker_ros.ros.cli import parse_cli
 from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg
+from rgbd_tracker_ros.ros.dds import use_large_image_profile
 from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import RGBDSequence, read_sequence
 
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "Publish a DepthTrack-layout RGB-D sequence as RealSense-like camera topics.",
         argv,
     )
+    use_large_image_profile()
     rclpy.init(args=argv)
     player = SequencePlayer()
     try:

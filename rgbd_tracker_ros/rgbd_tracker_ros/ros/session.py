@@ -28,6 +28,7 @@ from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.paths import config_dir
 from rgbd_tracker_ros.ros.conversions import stamp_to_ns
+from rgbd_tracker_ros.ros.dds import use_large_image_profile
 from rgbd_tracker_ros.ros.sequence_player import SequencePlayer
 
 _LOG = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def run_session(
 
 
 def _play(sequence: Path, rate: float) -> SessionResult:
+    use_large_image_profile()
     rclpy.init()
     # Stamp of the last copy of each frame index that went out (frame 0 may go out
     # several times while the node starts).

@@ -41,6 +41,7 @@ from rgbd_tracker_ros.ros.conversions import (
     intrinsics_from_msg,
     stamp_to_sec,
 )
+from rgbd_tracker_ros.ros.dds import use_large_image_profile
 from rgbd_tracker_ros.ros.sync import (
     USING_MESSAGE_FILTERS,
     ApproximateTimeSynchronizer,
@@ -487,6 +488,7 @@ def _ms(seconds: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     parse_cli("tracker_node", __doc__, argv)
+    use_large_image_profile()
     rclpy.init(args=argv)
     node = TrackerNode()
     if params.value(node, "autostart"):

@@ -179,6 +179,31 @@ def project(x: float, y: float, z: float, intr: Intrinsics) -> tuple[float, floa
     return float(pixels.reshape(-1)[0]), float(pixels.reshape(-1)[1])
 
 
+def transform_point(
+    point: Sequence[float], translation: Sequence[float], rotation_xyzw: Sequence[float]
+) -> tuple[float, float, float]:
+    """``point`` expressed in the frame a transform maps into: ``R(q) @ p + t``.
+
+    ``rotation_xyzw`` is a (not necessarily normalised) quaternion in ROS order, as in
+    ``geometry_msgs/Transform``; tf2's ``lookup_transform(target, source)`` gives the one
+    that takes source-frame points to the target frame.
+    """
+    q = np.asarray(rotation_xyzw, dtype=np.float64)
+    norm = float(np.linalg.norm(q))
+    if not (math.isfinite(norm) and norm > 0.0):
+        raise ValueError(f"rotation quaternion must be finite and non-zero, got {tuple(q)}")
+    x, y, z, w = q / norm
+    rotation = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    moved = rotation @ np.asarray(point, dtype=np.float64) + np.asarray(translation, np.float64)
+    return float(moved[0]), float(moved[1]), float(moved[2])
+
+
 def metric_size(box_w: float, box_h: float, z: float, intr: Intrinsics) -> tuple[float, float]:
     """Width and height in metres of a box of ``box_w`` x ``box_h`` pixels at depth ``z``.
 

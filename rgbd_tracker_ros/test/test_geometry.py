@@ -18,6 +18,7 @@ from rgbd_tracker_ros.geometry import (
     metric_size,
     project,
     robust_target_depth,
+    transform_point,
     undistort_point,
     validate_init_box,
 )
@@ -331,3 +332,29 @@ def test_a_box_inside_the_image_is_not_reported_as_clipped():
 
     box = (60.3, 40.7, 40.1, 30.9)
     assert validate_init_box(box, 160, 120) == (box, "")
+
+
+def test_transform_point_rotates_then_translates():
+    assert transform_point((1.0, 2.0, 3.0), (0.0, 0.0, 0.0), (0, 0, 0, 1)) == (1.0, 2.0, 3.0)
+    half = math.sqrt(0.5)
+    # 90 degrees about z: x -> y, then shifted.
+    moved = transform_point((1.0, 0.0, 0.0), (0.5, 0.0, -1.0), (0, 0, half, half))
+    assert moved == pytest.approx((0.5, 1.0, -1.0))
+    # An unnormalised quaternion is the same rotation.
+    assert transform_point((1.0, 0.0, 0.0), (0, 0, 0), (0, 0, 3.0, 3.0)) == pytest.approx(
+        (0.0, 1.0, 0.0)
+    )
+
+
+def test_transform_point_camera_link_to_optical_frame():
+    """RealSense's camera_link (x forward, z up) to the optical frame (z forward, y down)."""
+    link_to_optical = (0.5, -0.5, 0.5, 0.5)  # the inverse of the optical frame's pose
+    forward_up_left = (2.0, 0.3, 0.1)  # 2 m ahead, 0.3 m left, 0.1 m up
+    assert transform_point(forward_up_left, (0, 0, 0), link_to_optical) == pytest.approx(
+        (-0.3, -0.1, 2.0)
+    )
+
+
+def test_transform_point_rejects_a_zero_quaternion():
+    with pytest.raises(ValueError, match="quaternion"):
+        transform_point((1.0, 0.0, 0.0), (0, 0, 0), (0, 0, 0, 0))

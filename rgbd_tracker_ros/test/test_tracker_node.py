@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import pytest
+from geometry_msgs.msg import Point, PointStamped
 from rclpy.parameter import Parameter
 from ros_harness import (
     OPTICAL_FRAME,
@@ -15,9 +17,11 @@ from ros_harness import (
     small_intrinsics,
     wait_for,
 )
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from rgbd_tracker_msgs.msg import TrackedTarget
+from rgbd_tracker_ros.geometry import back_project
 
 
 @pytest.fixture
@@ -131,17 +135,17 @@ def test_thresholds_change_at_run_time(graph):
     assert not read_only[0].successful
 
 
-def test_click_in_the_image_starts_tracking_the_region_under_it(graph):
-    from geometry_msgs.msg import Point
-
-    graph.activate()
+def _scene_with_an_object():
     color, intr = gray_frame(), small_intrinsics()
     depth = flat_depth_mm(mm=3000)
     depth[50:80, 70:110] = 1000  # a box-shaped object 2 m in front of the wall
+    return color, depth, intr
+
+
+def _tracks_the_object_after(graph: Graph, click) -> None:
+    color, depth, intr = _scene_with_an_object()
     assert wait_for(lambda: graph.publish(color, depth, intr) and graph.node._latest is not None)
-    click = graph.client_node.create_publisher(Point, "color/image_raw_mouse_left", 5)
-    assert wait_for(lambda: click.get_subscription_count() > 0)
-    click.publish(Point(x=90.0, y=65.0, z=0.0))
+    click()
     header = None
 
     def tracking() -> bool:
@@ -156,3 +160,52 @@ def test_click_in_the_image_starts_tracking_the_region_under_it(graph):
     assert (target.x, target.y) == pytest.approx((70, 50), abs=2)
     assert (target.width, target.height) == pytest.approx((40, 30), abs=3)
     assert target.depth == pytest.approx(1.0, abs=0.02)
+
+
+def test_click_in_the_image_starts_tracking_the_region_under_it(graph):
+    graph.activate()
+    click = graph.client_node.create_publisher(Point, "color/image_raw_mouse_left", 5)
+    assert wait_for(lambda: click.get_subscription_count() > 0)
+    _tracks_the_object_after(graph, lambda: click.publish(Point(x=90.0, y=65.0, z=0.0)))
+
+
+def _rviz_click_publisher(graph: Graph):
+    publisher = graph.client_node.create_publisher(PointStamped, "/clicked_point", 5)
+    assert wait_for(lambda: publisher.get_subscription_count() > 0)
+    return publisher
+
+
+def test_rviz_click_in_the_optical_frame_starts_tracking_the_object_under_it(graph):
+    graph.activate()
+    publisher = _rviz_click_publisher(graph)
+    x, y, z = back_project(90.0, 65.0, 1.0, small_intrinsics())
+    msg = PointStamped(header=Header(frame_id=OPTICAL_FRAME))
+    msg.point.x, msg.point.y, msg.point.z = x, y, z
+    _tracks_the_object_after(graph, lambda: publisher.publish(msg))
+
+
+@pytest.mark.parametrize(
+    ("frame", "point", "message"),
+    [
+        ("base_link", (1.0, 0.0, 0.0), "tf2_ros is not installed"),
+        (OPTICAL_FRAME, (0.0, 0.0, -1.0), "behind the camera"),
+        (OPTICAL_FRAME, (math.nan, 0.0, 1.0), "not finite"),
+    ],
+)
+def test_rviz_click_that_cannot_be_used_is_refused_and_counted(graph, frame, point, message):
+    graph.activate()
+    publisher = _rviz_click_publisher(graph)
+    color, depth, intr = _scene_with_an_object()
+    assert wait_for(lambda: graph.publish(color, depth, intr) and graph.node._latest is not None)
+    msg = PointStamped(header=Header(frame_id=frame))
+    msg.point.x, msg.point.y, msg.point.z = point
+    publisher.publish(msg)
+
+    def refused() -> bool:
+        values = graph.record.last_diagnostic_values()
+        return values.get("errors.click") == "1" and message in values.get("last_error", "")
+
+    assert wait_for(refused), graph.record.last_diagnostic_values()
+    header = graph.publish(color, depth, intr)
+    assert wait_for(lambda: graph.targets_for(header)), "node stopped answering"
+    assert graph.targets_for(header)[0].state == TrackedTarget.IDLE

@@ -34,6 +34,7 @@ from rgbd_tracker_ros.geometry import DepthParams, box_from_click, project, vali
 from rgbd_tracker_ros.imaging import ImageDecodeError, draw_overlay
 from rgbd_tracker_ros.ros import parameters as params
 from rgbd_tracker_ros.ros.cli import parse_cli
+from rgbd_tracker_ros.ros.click_frames import ClickFrameError, ClickFrames
 from rgbd_tracker_ros.ros.conversions import (
     color_from_msg,
     depth_from_msg,
@@ -78,6 +79,7 @@ class TrackerNode(LifecycleNode):
         self._status_error = ""
         self._device = ""
         self._entities: list[Any] = []
+        self._click_frames: ClickFrames | None = None
         self._lock = threading.Lock()
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         period = float(params.value(self, "publish.diagnostics_period"))
@@ -114,9 +116,11 @@ class TrackerNode(LifecycleNode):
         self._worker = worker
         self._status_error = ""
         self._create_inputs()
+        uses_tf = self._click_frames is not None and self._click_frames.uses_tf
         self.get_logger().info(
             f"tracking with {settings.name!r} on {self._device}; "
-            f"sync: {'message_filters' if USING_MESSAGE_FILTERS else 'built-in'}"
+            f"sync: {'message_filters' if USING_MESSAGE_FILTERS else 'built-in'}; "
+            f"clicks in other frames: {'tf2' if uses_tf else 'refused (no tf2_ros)'}"
         )
         return super().on_activate(state)
 
@@ -202,6 +206,7 @@ class TrackerNode(LifecycleNode):
         sync.registerCallback(self._on_frames)
         watch_clock_jumps(subscribers, sync, self._on_clock_jump)
         self._subscribers, self._sync = subscribers, sync
+        self._click_frames = ClickFrames(self)
         self._entities = [
             self.create_service(InitTarget, "~/init", self._on_init),
             self.create_service(Trigger, "~/reset", self._on_reset),
@@ -218,6 +223,9 @@ class TrackerNode(LifecycleNode):
             self.destroy_subscription(subscriber.sub)
         self._subscribers = []
         self._sync = None
+        if self._click_frames is not None:
+            self._click_frames.close()
+            self._click_frames = None
         for entity in self._entities:
             if hasattr(entity, "srv_type"):
                 self.destroy_service(entity)
@@ -284,22 +292,19 @@ class TrackerNode(LifecycleNode):
         return response
 
     def _on_rviz_click(self, msg: PointStamped) -> None:
-        latest = self._latest
-        if latest is None or latest.frame.intrinsics is None:
+        latest, click_frames = self._latest, self._click_frames
+        if latest is None or latest.frame.intrinsics is None or click_frames is None:
             self._count_error("click", "clicked point ignored: no camera frame received yet")
             return
-        optical_frame = latest.header.frame_id
-        if msg.header.frame_id not in ("", optical_frame):
-            self._count_error(
-                "click",
-                f"clicked point is in {msg.header.frame_id!r}; publish it in {optical_frame!r} "
-                "(RViz fixed frame) to start tracking from a click",
-            )
+        try:
+            x, y, z = click_frames.in_frame(msg, latest.header.frame_id)
+        except ClickFrameError as exc:
+            self._count_error("click", str(exc))
             return
-        if not msg.point.z > 0.0:
-            self._count_error("click", "clicked point is behind the camera")
+        if not (all(math.isfinite(c) for c in (x, y, z)) and z > 0.0):
+            self._count_error("click", "clicked point is behind the camera or not finite")
             return
-        u, v = project(msg.point.x, msg.point.y, msg.point.z, latest.frame.intrinsics)
+        u, v = project(x, y, z, latest.frame.intrinsics)
         self._start_from_pixel(u, v)
 
     def _on_image_click(self, msg: Point) -> None:

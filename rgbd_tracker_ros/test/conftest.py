@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -24,3 +25,13 @@ use_large_image_profile()
 
 # Small tensors and a 2-core machine: extra intra-op threads only wait on each other.
 torch.set_num_threads(1)
+
+
+@pytest.fixture
+def graph():
+    """A client node plus a tracker node on one executor (``ros_harness.Graph``)."""
+    from ros_harness import Graph
+
+    g = Graph()
+    yield g
+    g.close()

@@ -19,13 +19,6 @@ def sequence(tmp_path_factory):
     return read_sequence(generate_sequence(config, tmp_path_factory.mktemp("seq") / "e2e"))
 
 
-@pytest.fixture
-def graph():
-    g = Graph()
-    yield g
-    g.close()
-
-
 def _play(graph: Graph, sequence, index: int) -> TrackedTarget:
     """Publish frame ``index`` and wait for its result (lock-step: no drops by design)."""
     header = graph.publish(sequence.color(index), sequence.depth_mm(index), sequence.intrinsics)

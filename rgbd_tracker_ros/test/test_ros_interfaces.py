@@ -28,7 +28,7 @@ def test_state_constants_match_the_tracker_api():
 
 
 @pytest.fixture
-def graph():
+def make_node():
     rclpy.init()
     executor = SingleThreadedExecutor()
     nodes: list[Node] = []
@@ -58,8 +58,8 @@ def _wait_for(predicate, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_tracked_target_round_trip_over_a_topic(graph):
-    talker, listener = graph("talker"), graph("listener")
+def test_tracked_target_round_trip_over_a_topic(make_node):
+    talker, listener = make_node("talker"), make_node("listener")
     received: list[TrackedTarget] = []
     listener.create_subscription(TrackedTarget, "target", received.append, 10)
     publisher = talker.create_publisher(TrackedTarget, "target", 10)
@@ -78,8 +78,8 @@ def test_tracked_target_round_trip_over_a_topic(graph):
     assert received[0] == sent
 
 
-def test_init_target_service_round_trip(graph):
-    server, client_node = graph("server"), graph("client")
+def test_init_target_service_round_trip(make_node):
+    server, client_node = make_node("server"), make_node("client")
     seen: list[InitTarget.Request] = []
 
     def handle(request: InitTarget.Request, response: InitTarget.Response):

@@ -24,13 +24,6 @@ from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_ros.geometry import back_project
 
 
-@pytest.fixture
-def graph():
-    g = Graph()
-    yield g
-    g.close()
-
-
 def _first_frame_then_init(graph: Graph, box=(60, 40, 40, 30)):
     color, depth, intr = gray_frame(), flat_depth_mm(), small_intrinsics()
     assert wait_for(lambda: graph.publish(color, depth, intr) and graph.node._latest is not None)

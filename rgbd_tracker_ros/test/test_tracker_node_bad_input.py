@@ -25,13 +25,6 @@ from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg
 
 
 @pytest.fixture
-def graph():
-    g = Graph()
-    yield g
-    g.close()
-
-
-@pytest.fixture
 def tracking(graph):
     """An active node tracking a box, plus what a good frame is made of."""
     graph.activate()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rgbd_tracker_ros.evaluation import benchmark
+from rgbd_tracker_ros.evaluation.cli import tracker_overrides
 from rgbd_tracker_ros.sequences.synthetic import generate_sequence, preset_config
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
 from rgbd_tracker_ros.tracking.registry import register_tracker
@@ -80,9 +81,7 @@ def test_benchmark_run_writes_table_and_json(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_param_routing_and_bad_flags():
-    assert benchmark.tracker_overrides(["test_staged.x=2"], ["test_staged"]) == {
-        "test_staged": {"x": 2}
-    }
+    assert tracker_overrides(["test_staged.x=2"], ["test_staged"]) == {"test_staged": {"x": 2}}
     with pytest.raises(ValueError, match="no tracker in --trackers has parameter"):
-        benchmark.tracker_overrides(["nothing_has_this=1"], ["test_staged"])
+        tracker_overrides(["nothing_has_this=1"], ["test_staged"])
     assert benchmark.main(["--trackers", "test_staged", "--frames", "0"]) == 1

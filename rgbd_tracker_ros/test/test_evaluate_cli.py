@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rgbd_tracker_ros.evaluation import evaluate, metrics
+from rgbd_tracker_ros.evaluation.cli import tracker_overrides
 from rgbd_tracker_ros.evaluation.results import read_results
 from rgbd_tracker_ros.sequences.depthtrack import read_sequence
 from rgbd_tracker_ros.sequences.synthetic import generate_sequence, preset_config
@@ -186,10 +187,13 @@ def test_score_only_and_bad_input_errors(
 
 
 def test_param_parsing_and_suite_recipe():
-    parsed = evaluate.parse_params(["a.x=3", "a.y=[1, 2]", "b.z=fp16"], ["a", "b"])
+    parsed = tracker_overrides(["a.x=3", "a.y=[1, 2]", "b.z=fp16"], ["a", "b"])
     assert parsed == {"a": {"x": 3, "y": [1, 2]}, "b": {"z": "fp16"}}
-    with pytest.raises(ValueError, match="not in --trackers"):
-        evaluate.parse_params(["c.x=1"], ["a"])
-    with pytest.raises(ValueError, match=r"TRACKER\.KEY=VALUE"):
-        evaluate.parse_params(["x=1"], ["a"])
+    with pytest.raises(ValueError, match="'c' is not in --trackers"):
+        tracker_overrides(["c.x=1"], ["depth_dcf"])
+    with pytest.raises(ValueError, match=r"\[TRACKER\.\]KEY=VALUE"):
+        tracker_overrides(["x"], ["a"])
+    # Unqualified keys go to every tracker that has them.
+    routed = tracker_overrides(["cell_size_px=4"], ["depth_dcf", "opencv_kcf"])
+    assert routed == {"depth_dcf": {"cell_size_px": 4}, "opencv_kcf": {}}
     assert evaluate.SUITE_SEQUENCES >= 20

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from rgbd_tracker_ros.evaluation.cli import add_param_argument, run_command, tracker_overrides
 from rgbd_tracker_ros.evaluation.stats import (
     TimingStats,
     json_ready,
@@ -278,14 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-variants", action="store_true", help="time only the default jit/precision"
     )
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="[TRACKER.]KEY=VALUE",
-        help="parameter override, VALUE in YAML; without TRACKER. it applies to every tracker "
-        "that has KEY (repeatable)",
-    )
+    add_param_argument(parser)
     parser.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV")
     parser.add_argument(
         "--output", type=Path, help=f"folder to write {REPORT_JSON} and {REPORT_TABLE} into"
@@ -294,37 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def tracker_overrides(items: Sequence[str], trackers: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``[TRACKER.]KEY=VALUE`` items per tracker; an unqualified key goes to trackers having it."""
-    overrides: dict[str, dict[str, Any]] = {name: {} for name in trackers}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param {item!r}: expected [TRACKER.]KEY=VALUE")
-        parsed = yaml.safe_load(value)
-        tracker, dot, param = key.partition(".")
-        if dot and tracker in overrides:
-            overrides[tracker][param] = parsed
-            continue
-        takers = [name for name in trackers if key in merge_params(name, None)]
-        if not takers:
-            raise ValueError(f"--param {item!r}: no tracker in --trackers has parameter {key!r}")
-        for name in takers:
-            overrides[name][key] = parsed
-    return overrides
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return _benchmark(args)
-    except (SequenceError, ValueError) as exc:
-        LOG.error("%s", exc)
-        return 1
+    return run_command(_benchmark, build_parser().parse_args(argv), (SequenceError, ValueError))
 
 
 def _benchmark(args: argparse.Namespace) -> int:

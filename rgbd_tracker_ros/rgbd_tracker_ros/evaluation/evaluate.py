@@ -24,8 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from rgbd_tracker_ros.evaluation.cli import add_param_argument, run_command, tracker_overrides
 from rgbd_tracker_ros.evaluation.plots import write_plots
 from rgbd_tracker_ros.evaluation.report import markdown_summary, write_summary
 from rgbd_tracker_ros.evaluation.results import ResultsError
@@ -96,20 +95,6 @@ def list_sequences(root: Path) -> list[Path]:
     return found
 
 
-def parse_params(items: Sequence[str], trackers: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``TRACKER.KEY=VALUE`` overrides (VALUE parsed as YAML) grouped by tracker."""
-    overrides: dict[str, dict[str, Any]] = {name: {} for name in trackers}
-    for item in items:
-        key, sep, value = item.partition("=")
-        tracker, dot, param = key.partition(".")
-        if not sep or not dot or not param:
-            raise ValueError(f"--param {item!r}: expected TRACKER.KEY=VALUE")
-        if tracker not in overrides:
-            raise ValueError(f"--param {item!r}: tracker {tracker!r} is not in --trackers")
-        overrides[tracker][param] = yaml.safe_load(value)
-    return overrides
-
-
 def check_params_record(
     folder: Path, tracker: str, params: Mapping[str, Any], overwrite: bool = False
 ) -> None:
@@ -142,13 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trackers", nargs="+", default=[DEFAULT_TRACKER], help="registry names, side by side"
     )
     parser.add_argument("--output", type=Path, help="results folder (default results/<data>)")
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="TRACKER.KEY=VALUE",
-        help="tracker parameter override, VALUE in YAML (repeatable)",
-    )
+    add_param_argument(parser)
     parser.add_argument(
         "--suite-size", type=int, default=SUITE_SEQUENCES, help="sequences in the suite"
     )
@@ -190,16 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+    return run_command(
+        _evaluate,
+        build_parser().parse_args(argv),
+        (SequenceError, ResultsError, ValueError, FileExistsError),
     )
-    try:
-        return _evaluate(args)
-    except (SequenceError, ResultsError, ValueError, FileExistsError) as exc:
-        LOG.error("%s", exc)
-        return 1
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -218,7 +192,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.limit is not None:
         paths = paths[: args.limit]
     results_dir = args.output or Path("results") / dataset
-    overrides = parse_params(args.param, args.trackers)
+    overrides = tracker_overrides(args.param, args.trackers)
     sequences = [read_sequence(p) for p in paths]
 
     unavailable: dict[str, str] = {}

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 from geometry_msgs.msg import Point, PointStamped
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from ros_harness import (
     OPTICAL_FRAME,
@@ -91,6 +92,24 @@ def test_reset_stops_tracking_and_reinit_increments_the_id(graph):
     header = graph.publish(color, depth, intr)
     assert wait_for(lambda: graph.targets_for(header))
     assert graph.targets_for(header)[0].target_id == 2
+
+
+def test_deactivate_frees_the_tracker_and_closes_the_inputs_until_reactivated(graph):
+    node = graph.activate()
+    color, depth, intr, _ = _first_frame_then_init(graph)
+    assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+    assert node._worker is None, "the tracker (and its model) must be released"
+    assert wait_for(lambda: graph.color_pub.get_subscription_count() == 0)
+    assert wait_for(lambda: not graph.init_client.service_is_ready())
+    assert wait_for(lambda: graph.record.last_diagnostic_values().get("_message") == "inactive")
+    header = graph.publish(color, depth, intr)
+    time.sleep(0.3)
+    assert not graph.targets_for(header), "an inactive node must not publish results"
+
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    assert wait_for(lambda: graph.color_pub.get_subscription_count() > 0)
+    assert graph.init_client.wait_for_service(timeout_sec=10.0)
+    _first_frame_then_init(graph)
 
 
 def test_slow_tracker_drops_old_frames_and_stays_fresh(graph, tmp_path):

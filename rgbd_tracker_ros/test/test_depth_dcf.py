@@ -178,6 +178,27 @@ def test_lost_while_out_of_view_then_found_again(scene: Scene, tracker: DepthDCF
     assert centre_error(result.box_xywh, after) < 3.0
 
 
+def test_found_again_at_the_size_its_depth_implies(scene: Scene, tracker: DepthDCFTracker) -> None:
+    # The card comes back near where it left but much nearer (1.5 m -> 0.85 m, 1.76x larger):
+    # beyond the fixed re-detection scale factors, so only the depth-implied size fits it.
+    # Gone 35 frames, so the depth check allows the move (0.12 + 0.01 per unseen frame).
+    before, after = Card((60.0, 60.0)), Card((70.0, 58.0), depth=0.85)
+    tracker.initialize(scene.frame(before), before.box)
+    for _ in range(5):
+        tracker.track(scene.frame(before))
+    for _ in range(35):
+        assert tracker.track(scene.frame(None)).state != TrackerState.TRACKING
+
+    states = []
+    for _ in range(10):
+        result = tracker.track(scene.frame(after))
+        states.append(result.state)
+    assert TrackerState.TRACKING in states[:5]
+    assert result.box_xywh[2] == pytest.approx(after.size, rel=0.1)
+    assert centre_error(result.box_xywh, after) < 3.0
+    assert tracker.target is not None and tracker.target.depth == pytest.approx(0.85, rel=0.05)
+
+
 def test_does_not_drift_onto_an_occluder(scene: Scene, tracker: DepthDCFTracker) -> None:
     card = Card((80.0, 60.0))
     board_w, board_h = 40, 70

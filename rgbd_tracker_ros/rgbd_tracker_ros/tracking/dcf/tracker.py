@@ -6,7 +6,8 @@ for something in front of the target; decide the state; learn only from confiden
 The size follows the target's depth (apparent size ~ 1 / depth) trimmed by the scale search,
 and the patches turn with the target, so the box stays tight on a rotating target. Once
 LOST, the filter (as a spatial template) scans a wide region around the last position, then
-the whole frame, and tracking resumes only on a strong match.
+the whole frame; the best match is looked at again at the size its depth implies, and
+tracking resumes only on a strong match.
 """
 
 from __future__ import annotations
@@ -87,6 +88,21 @@ class Sighting:
     held_score: float
     peak: Peak
     offset: tuple[float, float]
+    centre_x: float
+    centre_y: float
+
+
+@dataclass(frozen=True)
+class WideMatch:
+    """The template's best placement in a wide re-detection region sampled for a target
+    ``scale`` times the current size: the region, its features and scores, the peak, and
+    where that puts the target centre in the image."""
+
+    region: Region
+    scale: float
+    features: torch.Tensor
+    scores: torch.Tensor
+    peak: Peak
     centre_x: float
     centre_y: float
 
@@ -282,13 +298,37 @@ class DepthDCFTracker:
             self.target.angle += self.params.rotation_rate * turn
 
     def _redetect(self, sampler: FrameSampler, depth: np.ndarray | None) -> TrackResult:
-        """Scan a wide region with the filter as a template; TRACKING again on a strong match."""
-        assert self.target is not None and self.filter is not None
+        """Scan a wide region with the filter as a template; TRACKING again on a strong match.
+
+        A target that comes back nearer or farther matches the template poorly at its old
+        size, so the best match is looked at again at the size its depth implies.
+        """
+        assert self.target is not None
         target = self.target
         self.lost_frames += 1
         self.unseen_frames += 1
         variant = self.redetection_variants[(self.lost_frames - 1) % len(self.redetection_variants)]
-        region = self._redetection_region(sampler, variant)
+        match = self._match_wide(sampler, self._redetection_region(sampler, variant), variant.scale)
+        match = self._at_depth_implied_scale(sampler, depth, match)
+        verified, found_depth = False, None
+        if self.state_machine.is_redetection(match.peak):
+            found_depth = self._measure_depth(depth, self._match_box(match))
+            verified = self._redetection_agrees(match, found_depth)
+        state = self.state_machine.after_redetection(match.peak, verified)
+        if state == TrackerState.TRACKING:
+            target.centre_x, target.centre_y = match.centre_x, match.centre_y
+            target.angle = match.region.angle
+            self._set_size(target.width * match.scale, target.height * match.scale)
+            self.scale_correction = 1.0
+            if found_depth is not None:
+                target.depth = found_depth
+            self.lost_frames = 0
+        return TrackResult(target.box, match.peak.value, state, self._wide_score_map(match))
+
+    def _match_wide(self, sampler: FrameSampler, region: Region, scale: float) -> WideMatch:
+        """The template's best placement in a wide ``region`` sampled for a target ``scale``
+        times the current size."""
+        assert self.filter is not None
         features = self._features(sampler, [region], self.wide_patch_px)
         if self.template is None:
             self.template = self.filter.spatial_template()
@@ -297,30 +337,60 @@ class DepthDCFTracker:
         # Score (i, j) is a search patch whose top-left cell is (i, j): its centre lies half
         # a patch (half a grid) further.
         cell, half_patch = self.params.cell_size_px, 0.5 * self.params.patch_size_px
-        found_x, found_y = region.to_image(
+        centre_x, centre_y = region.to_image(
             peak.col * cell + half_patch, peak.row * cell + half_patch, self.wide_patch_px
         )
-        verified, found_depth = False, None
-        if self.state_machine.is_redetection(peak):
-            half_grid = 0.5 * self.params.grid_size
-            box_w, box_h = target.box[2] * variant.scale, target.box[3] * variant.scale
-            found_box = (found_x - 0.5 * box_w, found_y - 0.5 * box_h, box_w, box_h)
-            found_depth = self._measure_depth(depth, found_box)
-            cells = self._target_cells(features, peak.row + half_grid, peak.col + half_grid)
-            verified = self._depth_agrees(found_depth, self.unseen_frames) and (
-                self.colour_model.similarity(features, cells)
-                >= self.params.redetect_colour_similarity
-            )
-        state = self.state_machine.after_redetection(peak, verified)
-        if state == TrackerState.TRACKING:
-            target.centre_x, target.centre_y = found_x, found_y
-            target.angle = region.angle
-            self._set_size(target.width * variant.scale, target.height * variant.scale)
-            self.scale_correction = 1.0
-            if found_depth is not None:
-                target.depth = found_depth
-            self.lost_frames = 0
+        return WideMatch(region, scale, features, scores, peak, centre_x, centre_y)
 
+    def _at_depth_implied_scale(
+        self, sampler: FrameSampler, depth: np.ndarray | None, match: WideMatch
+    ) -> WideMatch:
+        """``match`` looked at again, around its position, at the size the depth there
+        implies; unchanged when there is no such depth or it implies the size the match was
+        sampled for (within one scale-search step, which hardly changes the response)."""
+        depth_scale = self._depth_implied_scale(depth, match)
+        if depth_scale is None:
+            return match
+        if abs(math.log(depth_scale / match.scale)) <= math.log(self.params.scale_step):
+            return match
+        side = match.region.side * depth_scale / match.scale
+        region = Region(match.centre_x, match.centre_y, side, match.region.angle)
+        return self._match_wide(sampler, region, depth_scale)
+
+    def _match_box(self, match: WideMatch) -> BoxXYWH:
+        """Image box of the target at a wide match (its size scaled by the match's scale)."""
+        assert self.target is not None
+        box_w, box_h = self.target.box[2] * match.scale, self.target.box[3] * match.scale
+        return (match.centre_x - 0.5 * box_w, match.centre_y - 0.5 * box_h, box_w, box_h)
+
+    def _depth_implied_scale(self, depth: np.ndarray | None, match: WideMatch) -> float | None:
+        """Size change (relative to the current size) that the depth at ``match`` implies,
+        apparent size ~ 1 / depth; None when there is no depth or it cannot be the target's
+        (outside its plausible motion since it was last seen)."""
+        assert self.target is not None
+        measured = self._read_depth(depth, self._match_box(match))
+        if measured is None or self.target.depth is None:
+            return None
+        if not self._depth_agrees(measured, self.unseen_frames):
+            return None
+        return self.target.depth / measured
+
+    def _redetection_agrees(self, match: WideMatch, found_depth: float | None) -> bool:
+        """The match's depth is within the target's plausible motion since it was last seen
+        and its colours match the colour model (a look-alike elsewhere is refused)."""
+        half_grid = 0.5 * self.params.grid_size
+        cells = self._target_cells(
+            match.features, match.peak.row + half_grid, match.peak.col + half_grid
+        )
+        return self._depth_agrees(found_depth, self.unseen_frames) and (
+            self.colour_model.similarity(match.features, cells)
+            >= self.params.redetect_colour_similarity
+        )
+
+    def _wide_score_map(self, match: WideMatch) -> ScoreMap:
+        """The wide match's scores with their image box (one cell per placement centre)."""
+        cell, half_patch = self.params.cell_size_px, 0.5 * self.params.patch_size_px
+        region, scores = match.region, match.scores
         pixels_per_patch_px = region.side / self.wide_patch_px
         first_x, first_y = region.xywh[:2]
         map_origin = (half_patch - 0.5 * cell) * pixels_per_patch_px
@@ -330,7 +400,7 @@ class DepthDCFTracker:
             scores.shape[1] * cell * pixels_per_patch_px,
             scores.shape[0] * cell * pixels_per_patch_px,
         )
-        return TrackResult(target.box, peak.value, state, ScoreMap(scores.cpu().numpy(), map_box))
+        return ScoreMap(scores.cpu().numpy(), map_box)
 
     # --- learning -----------------------------------------------------------------------------
 
@@ -463,6 +533,14 @@ class DepthDCFTracker:
             target.depth += self.params.depth_rate * (measured - target.depth)
 
     def _measure_depth(self, depth: np.ndarray | None, box: BoxXYWH) -> float | None:
+        """The target box's depth; says once when a depth image has none there (the size
+        then follows colour only)."""
+        measured = self._read_depth(depth, box)
+        if measured is None and depth is not None:
+            self._say_once("box-depth", "no valid depth in the target box: size from colour only")
+        return measured
+
+    def _read_depth(self, depth: np.ndarray | None, box: BoxXYWH) -> float | None:
         """Robust depth in ``box``, read on a grid of about ``depth_read_pixels``."""
         if depth is None:
             return None
@@ -472,10 +550,7 @@ class DepthDCFTracker:
         estimate = robust_target_depth(
             depth[::stride, ::stride], strided, self.params.depth_params()
         )
-        if estimate is None:
-            self._say_once("box-depth", "no valid depth in the target box: size from colour only")
-            return None
-        return estimate.depth
+        return None if estimate is None else estimate.depth
 
     def _set_size(self, width: float, height: float) -> None:
         """Apply a new size, kept within [min_scale, max_scale] of the init size."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Header
 
@@ -134,7 +134,7 @@ def _play(sequence: Path, rate: float) -> SessionResult:
         parameter_overrides=_player_parameters(sequence, rate),
     )
     recorder = Recorder()
-    executor = MultiThreadedExecutor(num_threads=2)
+    executor = SingleThreadedExecutor()
     executor.add_node(player)
     executor.add_node(recorder)
     spinner = threading.Thread(target=executor.spin, daemon=True)

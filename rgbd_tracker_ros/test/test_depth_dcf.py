@@ -222,6 +222,35 @@ def test_does_not_drift_onto_an_occluder(scene: Scene, tracker: DepthDCFTracker)
     assert centre_error(result.box_xywh, card) < 3.0
 
 
+def test_target_come_nearer_behind_an_occluder_is_not_its_own_occluder(
+    scene: Scene, tracker: DepthDCFTracker
+) -> None:
+    # The card approaches (2.5 m -> 1.9 m) while a board of other colours passes in front of
+    # it. The depth is held during the pass, so afterwards the card itself lies more than
+    # occlusion_margin_m in front of the held depth: it must be tracked again, its depth and
+    # size following it, and not stay flagged as occluded by itself.
+    def card_at(step: int) -> Card:
+        return Card((80.0, 60.0), depth=2.5 - 0.6 * min(max(step - 5, 0), 30) / 30)
+
+    def board_at(step: int) -> tuple[int, int, int, int] | None:
+        return (25 + 3 * step, 30, 30, 60) if 5 <= step <= 26 else None
+
+    tracker.initialize(scene.frame(card_at(0)), card_at(0).box)
+    for step in range(1, 46):
+        card, board = card_at(step), board_at(step)
+        result = tracker.track(scene.frame(card, board_box=board))
+        if board is not None:
+            card_x0, card_x1 = card.box[0], card.box[0] + card.box[2]
+            covered = min(card_x1, board[0] + board[2]) - max(card_x0, board[0])
+            if covered > 0.6 * card.size:
+                assert result.state != TrackerState.TRACKING
+    assert board_at(step) is None and card.depth == pytest.approx(1.9)
+    assert result.state == TrackerState.TRACKING
+    assert tracker.target is not None and tracker.target.depth == pytest.approx(1.9, rel=0.05)
+    assert result.box_xywh[2] == pytest.approx(card.size, rel=0.1)
+    assert centre_error(result.box_xywh, card) < 3.0
+
+
 @pytest.mark.parametrize(
     "box",
     [(79.5, 59.5, 1.0, 1.0), (-10.0, -8.0, 30.0, 30.0), (-50.0, -50.0, 400.0, 300.0)],

@@ -86,6 +86,18 @@ def central_box(
     return (x + margin * w, y + margin * h, fraction * w, fraction * h)
 
 
+def _valid_depths(depth: np.ndarray, box_xywh: tuple[float, float, float, float]) -> np.ndarray:
+    """The valid (positive) depth readings inside the box, clipped to the image."""
+    height, width = depth.shape
+    x, y, w, h = box_xywh
+    x0, y0 = max(int(x), 0), max(int(y), 0)
+    x1, y1 = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
+    if x1 <= x0 or y1 <= y0:
+        return depth[:0, 0]
+    region = depth[y0:y1, x0:x1]
+    return region[region > 0.0]
+
+
 def occluder_share(
     depth: np.ndarray,
     box_xywh: tuple[float, float, float, float],
@@ -97,19 +109,27 @@ def occluder_share(
     Something that appears between camera and target shows up here before the appearance
     model notices it, which is what keeps the filter from learning the occluder.
     """
-    height, width = depth.shape
-    x, y, w, h = box_xywh
-    x0, y0 = max(int(x), 0), max(int(y), 0)
-    x1, y1 = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
-    if x1 <= x0 or y1 <= y0:
+    values = _valid_depths(depth, box_xywh)
+    if values.size == 0:
         return 0.0
-    region = depth[y0:y1, x0:x1]
-    valid = region > 0.0
-    num_valid = int(np.count_nonzero(valid))
-    if num_valid == 0:
+    return float(np.count_nonzero(values < target_depth - margin_m)) / float(values.size)
+
+
+def surface_share(
+    depth: np.ndarray,
+    box_xywh: tuple[float, float, float, float],
+    surface_depth: float,
+    margin_m: float,
+) -> float:
+    """Share of the box's valid depth pixels within ``margin_m`` of ``surface_depth``.
+
+    With something in front of the target, this tells a partial occluder (the rest of the
+    target still shows at its depth) from the target having come nearer (nothing stays there).
+    """
+    values = _valid_depths(depth, box_xywh)
+    if values.size == 0:
         return 0.0
-    in_front = np.count_nonzero(valid & (region < target_depth - margin_m))
-    return float(in_front) / float(num_valid)
+    return float(np.count_nonzero(np.abs(values - surface_depth) < margin_m)) / float(values.size)
 
 
 @dataclass(frozen=True)

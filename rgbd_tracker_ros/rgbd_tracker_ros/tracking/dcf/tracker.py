@@ -31,6 +31,7 @@ from rgbd_tracker_ros.tracking.dcf.confidence import (
     central_box,
     find_peak,
     occluder_share,
+    surface_share,
 )
 from rgbd_tracker_ros.tracking.dcf.features import extract_features
 from rgbd_tracker_ros.tracking.dcf.filter import CorrelationFilter, wide_response
@@ -245,11 +246,18 @@ class DepthDCFTracker:
         peak = sighting.peak
         _, _, box_w, box_h = target.box
         found_box = (sighting.centre_x - 0.5 * box_w, sighting.centre_y - 0.5 * box_h, box_w, box_h)
+        found_depth = self._measure_depth(depth, found_box)
+        colours_agree = self._colours_agree(sighting.features, sighting.offset)
+        # The depth is held while occluded: a target that came nearer meanwhile is re-anchored
+        # to its new depth rather than taken for its own occluder.
         occluded = self._is_occluded(depth, found_box)
-        found_depth = None if occluded else self._measure_depth(depth, found_box)
-        consistent = self._depth_agrees(found_depth) and self._colours_agree(
-            sighting.features, sighting.offset
-        )
+        if occluded and self._came_nearer(depth, found_box, peak, found_depth, colours_agree):
+            assert found_depth is not None
+            self._reanchor_depth(found_depth)
+            occluded = False
+        if occluded:
+            found_depth = None
+        consistent = self._depth_agrees(found_depth) and colours_agree
         state = self.state_machine.after_local_search(peak, occluded, consistent)
         self.unseen_frames = 0 if state == TrackerState.TRACKING else self.unseen_frames + 1
 
@@ -481,6 +489,41 @@ class DepthDCFTracker:
         central = central_box(box, self.params.occlusion_box_fraction)
         share = occluder_share(depth, central, self.target.depth, self.params.occlusion_margin_m)
         return share >= self.params.occlusion_share
+
+    def _came_nearer(
+        self,
+        depth: np.ndarray | None,
+        box: BoxXYWH,
+        peak: Peak,
+        measured: float | None,
+        colours_agree: bool,
+    ) -> bool:
+        """The surface in front of the target's depth is the target itself, come nearer while
+        its depth was held (through an occlusion), not an occluder: it still looks like the
+        target (a confident peak whose colours agree), lies where the target can have moved
+        since it was last seen, and no good part of the box still shows a surface at the held
+        depth (with a partial occluder the rest of the target stays there). Without this the
+        target, once beyond the occlusion margin, would be taken for its own occluder for good.
+        """
+        assert self.target is not None
+        held = self.target.depth
+        if depth is None or held is None or measured is None or measured >= held:
+            return False
+        central = central_box(box, self.params.occlusion_box_fraction)
+        still_there = surface_share(depth, central, held, self.params.occlusion_margin_m)
+        return (
+            colours_agree
+            and self.state_machine.is_confident(peak)
+            and self._depth_agrees(measured, self.unseen_frames)
+            and still_there < self.params.occlusion_share
+        )
+
+    def _reanchor_depth(self, measured: float) -> None:
+        """Take ``measured`` as the target's depth; the size follows (apparent size ~ 1 / depth)."""
+        assert self.target is not None and self.target.depth is not None
+        change = self.target.depth / measured
+        self.target.depth = measured
+        self._set_size(self.target.width * change, self.target.height * change)
 
     def _depth_agrees(self, measured: float | None, unseen_frames: int = 0) -> bool:
         """The box's depth is within the target's plausible motion since it was last seen

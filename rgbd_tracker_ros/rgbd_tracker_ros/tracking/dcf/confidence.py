@@ -86,50 +86,37 @@ def central_box(
     return (x + margin * w, y + margin * h, fraction * w, fraction * h)
 
 
-def _valid_depths(depth: np.ndarray, box_xywh: tuple[float, float, float, float]) -> np.ndarray:
-    """The valid (positive) depth readings inside the box, clipped to the image."""
-    height, width = depth.shape
-    x, y, w, h = box_xywh
-    x0, y0 = max(int(x), 0), max(int(y), 0)
-    x1, y1 = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
-    if x1 <= x0 or y1 <= y0:
-        return depth[:0, 0]
-    region = depth[y0:y1, x0:x1]
-    return region[region > 0.0]
+@dataclass(frozen=True)
+class DepthShares:
+    """Where the valid depth pixels of a box lie relative to the target's depth: the share
+    ``margin_m`` or more in front of it (an occluder), and the share within ``margin_m`` of it
+    (the target still showing there)."""
+
+    in_front: float
+    at_target: float
 
 
-def occluder_share(
+def depth_shares(
     depth: np.ndarray,
     box_xywh: tuple[float, float, float, float],
     target_depth: float,
     margin_m: float,
-) -> float:
-    """Share of the box's valid depth pixels lying ``margin_m`` or more in front of the target.
-
-    Something that appears between camera and target shows up here before the appearance
-    model notices it, which is what keeps the filter from learning the occluder.
-    """
-    values = _valid_depths(depth, box_xywh)
+) -> DepthShares:
+    """Something that appears between camera and target shows up in ``in_front`` before the
+    appearance model notices it, which is what keeps the filter from learning the occluder;
+    ``at_target`` tells a partial occluder (the rest of the target still shows at its depth)
+    from the target having come nearer (nothing stays there)."""
+    height, width = depth.shape
+    x, y, w, h = box_xywh
+    x0, y0 = max(int(x), 0), max(int(y), 0)
+    x1, y1 = min(int(np.ceil(x + w)), width), min(int(np.ceil(y + h)), height)
+    region = depth[y0:y1, x0:x1] if x1 > x0 and y1 > y0 else depth[:0, :0]
+    values = region[region > 0.0]
     if values.size == 0:
-        return 0.0
-    return float(np.count_nonzero(values < target_depth - margin_m)) / float(values.size)
-
-
-def surface_share(
-    depth: np.ndarray,
-    box_xywh: tuple[float, float, float, float],
-    surface_depth: float,
-    margin_m: float,
-) -> float:
-    """Share of the box's valid depth pixels within ``margin_m`` of ``surface_depth``.
-
-    With something in front of the target, this tells a partial occluder (the rest of the
-    target still shows at its depth) from the target having come nearer (nothing stays there).
-    """
-    values = _valid_depths(depth, box_xywh)
-    if values.size == 0:
-        return 0.0
-    return float(np.count_nonzero(np.abs(values - surface_depth) < margin_m)) / float(values.size)
+        return DepthShares(0.0, 0.0)
+    in_front = np.count_nonzero(values < target_depth - margin_m)
+    at_target = np.count_nonzero(np.abs(values - target_depth) < margin_m)
+    return DepthShares(float(in_front) / values.size, float(at_target) / values.size)
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ from rgbd_tracker_ros.geometry import robust_target_depth, validate_init_box
 from rgbd_tracker_ros.tracking.api import BoxXYWH, Frame, ScoreMap, TrackerState, TrackResult
 from rgbd_tracker_ros.tracking.dcf.colour import CellBox, ColourModel
 from rgbd_tracker_ros.tracking.dcf.confidence import (
+    DepthShares,
     Peak,
     TrackingStateMachine,
     central_box,
+    depth_shares,
     find_peak,
-    occluder_share,
-    surface_share,
 )
 from rgbd_tracker_ros.tracking.dcf.features import extract_features
 from rgbd_tracker_ros.tracking.dcf.filter import CorrelationFilter, wide_response
@@ -250,8 +250,9 @@ class DepthDCFTracker:
         colours_agree = self._colours_agree(sighting.features, sighting.offset)
         # The depth is held while occluded: a target that came nearer meanwhile is re-anchored
         # to its new depth rather than taken for its own occluder.
-        occluded = self._is_occluded(depth, found_box)
-        if occluded and self._came_nearer(depth, found_box, peak, found_depth, colours_agree):
+        shares = self._depth_shares(depth, found_box)
+        occluded = shares is not None and shares.in_front >= self.params.occlusion_share
+        if occluded and self._came_nearer(shares, peak, found_depth, colours_agree):
             assert found_depth is not None
             self._reanchor_depth(found_depth)
             occluded = False
@@ -481,19 +482,18 @@ class DepthDCFTracker:
         x, y, w, h = region.xywh
         return (x - half_cell, y - half_cell, w, h)
 
-    def _is_occluded(self, depth: np.ndarray | None, box: BoxXYWH) -> bool:
-        """Something in front of the target's depth fills a good part of the box."""
+    def _depth_shares(self, depth: np.ndarray | None, box: BoxXYWH) -> DepthShares | None:
+        """How the central part of ``box`` lies relative to the target's depth (None without
+        depth): something in front filling a good part of it is an occluder."""
         assert self.target is not None
         if depth is None or self.target.depth is None:
-            return False
+            return None
         central = central_box(box, self.params.occlusion_box_fraction)
-        share = occluder_share(depth, central, self.target.depth, self.params.occlusion_margin_m)
-        return share >= self.params.occlusion_share
+        return depth_shares(depth, central, self.target.depth, self.params.occlusion_margin_m)
 
     def _came_nearer(
         self,
-        depth: np.ndarray | None,
-        box: BoxXYWH,
+        shares: DepthShares,
         peak: Peak,
         measured: float | None,
         colours_agree: bool,
@@ -507,15 +507,13 @@ class DepthDCFTracker:
         """
         assert self.target is not None
         held = self.target.depth
-        if depth is None or held is None or measured is None or measured >= held:
+        if held is None or measured is None or measured >= held:
             return False
-        central = central_box(box, self.params.occlusion_box_fraction)
-        still_there = surface_share(depth, central, held, self.params.occlusion_margin_m)
         return (
             colours_agree
             and self.state_machine.is_confident(peak)
             and self._depth_agrees(measured, self.unseen_frames)
-            and still_there < self.params.occlusion_share
+            and shares.at_target < self.params.occlusion_share
         )
 
     def _reanchor_depth(self, measured: float) -> None:

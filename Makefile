@@ -8,7 +8,7 @@ setup:
 	bash scripts/setup_env.sh
 
 demo: setup
-	$(RUN) python -m rgbd_tracker_ros.ros.demo --output $(RESULTS)/demo
+	$(RUN) python -m rgbd_tracker_ros.tools.demo --output $(RESULTS)/demo
 
 test: setup
 	$(RUN) python -m pytest rgbd_tracker_ros/test -q -p no:cacheprovider
@@ -17,14 +17,14 @@ lint: setup
 	$(RUN) ruff check . && $(RUN) ruff format --check .
 
 bench: setup
-	$(RUN) python -m rgbd_tracker_ros.evaluation.benchmark --threads 1 \
+	$(RUN) python -m rgbd_tracker_ros.tools.benchmark --threads 1 \
 		--trackers depth_dcf opencv_mil opencv_csrt opencv_kcf --output $(RESULTS)/benchmark
 
 bench-node: setup
-	$(RUN) python -m rgbd_tracker_ros.ros.node_benchmark --output $(RESULTS)/node_benchmark
+	$(RUN) python -m rgbd_tracker_ros.tools.node_benchmark --output $(RESULTS)/node_benchmark
 
 eval: setup
-	$(RUN) python -m rgbd_tracker_ros.evaluation.evaluate --suite synthetic --threads 1 \
+	$(RUN) python -m rgbd_tracker_ros.tools.evaluate --suite synthetic --threads 1 \
 		--trackers depth_dcf opencv_mil opencv_csrt opencv_kcf --output $(RESULTS)/eval
 
 clean:

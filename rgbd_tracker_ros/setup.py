@@ -23,12 +23,12 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "tracker_node = rgbd_tracker_ros.ros.tracker_node:main",
-            "sequence_player = rgbd_tracker_ros.ros.sequence_player:main",
-            "make_sequence = rgbd_tracker_ros.sequences.make_sequence:main",
-            "export_model = rgbd_tracker_ros.tracking.export_model:main",
-            "evaluate = rgbd_tracker_ros.evaluation.evaluate:main",
-            "benchmark = rgbd_tracker_ros.evaluation.benchmark:main",
+            "tracker_node = rgbd_tracker_ros.tools.tracker_node:main",
+            "sequence_player = rgbd_tracker_ros.tools.sequence_player:main",
+            "make_sequence = rgbd_tracker_ros.tools.make_sequence:main",
+            "export_model = rgbd_tracker_ros.tools.export_model:main",
+            "evaluate = rgbd_tracker_ros.tools.evaluate:main",
+            "benchmark = rgbd_tracker_ros.tools.benchmark:main",
         ],
     },
 )

@@ -1,4 +1,9 @@
-"""Test set-up shared by every test: import path, one torch thread, DDS on loopback."""
+"""Test set-up shared by every test: import path, one torch thread, DDS on loopback.
+
+Tests live in three folders: ``unit/`` (no ROS), ``ros/`` (a ROS graph, launch or colcon: every
+test there gets the ``ros`` marker) and ``tools/`` (the command lines; one that needs ROS is
+marked ``ros`` itself). ``pytest -m "not ros"`` runs everything that needs no ROS graph.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+TEST_ROOT = Path(__file__).resolve().parent
+PACKAGE_ROOT = TEST_ROOT.parent
 if str(PACKAGE_ROOT) not in sys.path:
     sys.path.insert(0, str(PACKAGE_ROOT))
 
@@ -25,6 +31,17 @@ use_large_image_profile()
 
 # Small tensors and a 2-core machine: extra intra-op threads only wait on each other.
 torch.set_num_threads(1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "ros: needs a ROS graph, launch or a colcon build")
+
+
+def pytest_collection_modifyitems(config, items):
+    ros_folder = TEST_ROOT / "ros"
+    for item in items:
+        if ros_folder in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.ros)
 
 
 @pytest.fixture

@@ -1,1 +1,1 @@
-"""How good and how fast: metrics, saved results, plots, and the evaluate/benchmark tools."""
+"""How good and how fast: metrics, saved results, plots, and the evaluate/benchmark logic."""

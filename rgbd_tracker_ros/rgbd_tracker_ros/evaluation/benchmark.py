@@ -1,52 +1,27 @@
-"""The ``benchmark`` command: how fast a tracker initialises and tracks, per stage and variant.
+"""Tracker speed: variants (device, eager/TorchScript, precision) timed per stage.
 
-Examples::
-
-    benchmark --trackers depth_dcf opencv_mil
-    benchmark --trackers dimp --param model_path=dimp50.ts --devices cpu cuda --output results/bench
-
-Frames are decoded into memory first, so only the tracker is timed. Each variant runs a
-warm-up (initialise + a few frames, discarded), then ``--runs`` timed passes over the same
-frames; per-frame ``track()`` times and the stage times the tracker reports in
-``TrackResult.timings`` are pooled over the passes. Frames/s is the median over passes of
-frames / total track time.
-
-Variants come from the tracker's own parameters (``config/trackers/<name>.yaml``): a
-``device`` parameter makes it run on each of ``--devices``; ``jit`` (eager vs TorchScript)
-and ``precision`` (fp32 vs fp16, CUDA only) parameters are varied where the tracker has
-them, unless fixed with ``--param``. Within one tracker and device, every variant's speed-up
-is its median track time relative to the first variant's, measured in the same run.
+The ``benchmark`` command (``tools/benchmark.py``) says how the timing is done.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rgbd_tracker_ros.evaluation.cli import add_param_argument, run_command, tracker_overrides
 from rgbd_tracker_ros.evaluation.stats import (
     TimingStats,
-    json_ready,
-    machine_info,
     peak_rss_mb,
     timing_stats,
 )
-from rgbd_tracker_ros.sequences.demo import demo_sequence
-from rgbd_tracker_ros.sequences.depthtrack import SequenceError, read_sequence
 from rgbd_tracker_ros.tracking.api import Frame
-from rgbd_tracker_ros.tracking.device import limit_cpu_threads
 from rgbd_tracker_ros.tracking.params import merge_params
-from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, create_tracker
+from rgbd_tracker_ros.tracking.registry import create_tracker
 
 LOG = logging.getLogger(__name__)
 
@@ -175,7 +150,7 @@ def benchmark_tracker(
     for variant in variants(defaults, overrides, devices, vary):
         params = {**overrides, **variant}
         device = str(params.get("device", "cpu"))
-        torch = _torch_for(device)
+        torch = torch_for(device)
         if torch is not None:
             torch.cuda.reset_peak_memory_stats()
         synchronize = torch.cuda.synchronize if torch is not None else _no_sync
@@ -203,7 +178,7 @@ def benchmark_tracker(
     return results
 
 
-def _torch_for(device: str) -> Any:
+def torch_for(device: str) -> Any:
     """The torch module when ``device`` resolves to a GPU (to synchronise and read memory)."""
     if not (device.startswith("cuda") or device == "auto"):
         return None
@@ -253,104 +228,3 @@ def format_table(results: list[VariantResult]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines) + "\n"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="benchmark",
-        description="Time trackers' initialize() and track() per stage and variant "
-        "(device, eager/TorchScript, fp32/fp16): median, p95, frames/s, peak memory.",
-    )
-    parser.add_argument(
-        "--trackers", nargs="+", default=[DEFAULT_TRACKER], help="registry names, timed in turn"
-    )
-    parser.add_argument(
-        "--sequence", type=Path, help="DepthTrack-layout sequence (default: the demo, 640x480)"
-    )
-    parser.add_argument("--frames", type=int, default=100, help="tracked frames per run")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed frames first")
-    parser.add_argument("--runs", type=int, default=3, help="timed passes over the frames")
-    parser.add_argument(
-        "--devices",
-        nargs="+",
-        help="devices for trackers with a 'device' parameter (default: cpu, and cuda if present)",
-    )
-    parser.add_argument(
-        "--no-variants", action="store_true", help="time only the default jit/precision"
-    )
-    add_param_argument(parser)
-    parser.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV")
-    parser.add_argument(
-        "--output", type=Path, help=f"folder to write {REPORT_JSON} and {REPORT_TABLE} into"
-    )
-    parser.add_argument("-v", "--verbose", action="store_true")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_command(_benchmark, build_parser().parse_args(argv), (SequenceError, ValueError))
-
-
-def _benchmark(args: argparse.Namespace) -> int:
-    if args.frames < 1 or args.runs < 1 or args.warmup < 0:
-        raise ValueError("--frames and --runs must be at least 1, --warmup at least 0")
-    overrides = tracker_overrides(args.param, args.trackers)
-    uses_torch = any("device" in merge_params(name, overrides[name]) for name in args.trackers)
-    if args.threads is not None:
-        limit_cpu_threads(args.threads, torch_too=uses_torch)
-    devices = args.devices or (
-        ["cpu", "cuda"] if uses_torch and _torch_for("cuda") is not None else ["cpu"]
-    )
-    sequence = read_sequence(args.sequence or demo_sequence())
-    count = min(len(sequence), args.frames + 1)
-    frames = [sequence.frame(i) for i in range(count)]
-    init_box = tuple(float(v) for v in sequence.groundtruth[0])
-    if not np.all(np.isfinite(init_box)):
-        raise SequenceError(f"{sequence.path}: frame 1 has no ground-truth box to start from")
-
-    results: list[VariantResult] = []
-    unavailable: dict[str, str] = {}
-    for name in args.trackers:
-        try:
-            results += benchmark_tracker(
-                name,
-                overrides[name],
-                frames,
-                init_box,
-                devices,
-                not args.no_variants,
-                args.warmup,
-                args.runs,
-            )
-        except ImportError as exc:
-            LOG.warning("tracker %s unavailable: %s", name, exc)
-            unavailable[name] = str(exc)
-    width, height = frames[0].size_wh
-    table = (
-        f"{sequence.name}: {width}x{height}, {count - 1} frames x {args.runs} runs "
-        f"(warm-up {args.warmup})\n\n{format_table(results)}"
-        + "".join(f"unavailable: {name}: {reason}\n" for name, reason in unavailable.items())
-    )
-    sys.stdout.write(table)
-    if args.output:
-        document = {
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": machine_info(),
-            "sequence": str(sequence.path),
-            "image_size": [width, height],
-            "frames": count - 1,
-            "warmup": args.warmup,
-            "runs": args.runs,
-            "results": [json_ready(r.as_dict()) for r in results],
-            "unavailable": unavailable,
-        }
-        args.output.mkdir(parents=True, exist_ok=True)
-        (args.output / REPORT_TABLE).write_text(table)
-        (args.output / REPORT_JSON).write_text(
-            json.dumps(document, indent=2, default=str, allow_nan=False) + "\n"
-        )
-    return 0 if results else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

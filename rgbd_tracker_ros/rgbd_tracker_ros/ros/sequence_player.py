@@ -8,7 +8,6 @@ the publish time, as the driver does for aligned frames.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from rgbd_tracker_ros.ros.cli import parse_cli
 from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg
 from rgbd_tracker_ros.ros.dds import use_large_image_profile
 from rgbd_tracker_ros.sequences.demo import demo_sequence
@@ -98,13 +96,8 @@ def _describe(text: str):
     return ParameterDescriptor(description=text)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv if argv is None else argv
-    parse_cli(
-        "sequence_player",
-        "Publish a DepthTrack-layout RGB-D sequence as RealSense-like camera topics.",
-        argv,
-    )
+def run(argv: list[str]) -> int:
+    """Publish the sequence named by the node's parameters until it ends (or shutdown)."""
     use_large_image_profile()
     rclpy.init(args=argv)
     player = SequencePlayer()
@@ -117,7 +110,3 @@ def main(argv: list[str] | None = None) -> int:
         player.destroy_node()
         rclpy.try_shutdown()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

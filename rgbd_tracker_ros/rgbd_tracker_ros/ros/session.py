@@ -87,7 +87,7 @@ class Recorder(Node):
 
 def tracker_command(tracker: str, extra_args: list[str] | None = None) -> list[str]:
     """The tracker node's command line, with the remappings the launch file uses."""
-    args = [sys.executable, "-m", "rgbd_tracker_ros.ros.tracker_node", "--ros-args"]
+    args = [sys.executable, "-m", "rgbd_tracker_ros.tools.tracker_node", "--ros-args"]
     args += ["--params-file", str(config_dir() / "tracker.yaml"), "-p", f"tracker.name:={tracker}"]
     for source, target in REMAPS.items():
         args += ["-r", f"{source}:={target}"]

@@ -9,7 +9,6 @@ frees the model; ``autostart`` runs configure+activate at start.
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -33,7 +32,6 @@ from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import DepthParams, box_from_click, project, validate_init_box
 from rgbd_tracker_ros.imaging import ImageDecodeError, draw_overlay
 from rgbd_tracker_ros.ros import parameters as params
-from rgbd_tracker_ros.ros.cli import parse_cli
 from rgbd_tracker_ros.ros.click_frames import ClickFrameError, ClickFrames
 from rgbd_tracker_ros.ros.conversions import (
     color_from_msg,
@@ -490,9 +488,8 @@ def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000.0:.1f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv if argv is None else argv
-    parse_cli("tracker_node", __doc__, argv)
+def run(argv: list[str]) -> int:
+    """Spin a ``TrackerNode`` until shutdown; ``argv`` may carry ``--ros-args``."""
     use_large_image_profile()
     rclpy.init(args=argv)
     node = TrackerNode()
@@ -508,7 +505,3 @@ def main(argv: list[str] | None = None) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

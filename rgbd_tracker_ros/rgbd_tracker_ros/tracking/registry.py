@@ -44,13 +44,13 @@ def create_tracker(name: str, params: Mapping[str, Any] | None = None) -> Tracke
 
 
 for _name, _factory in {
-    "depth_dcf": "rgbd_tracker_ros.tracking.dcf.tracker:build",
+    "depth_dcf": "rgbd_tracker_ros.tracking.depth_dcf.tracker:build",
     "dimp": "rgbd_tracker_ros.tracking.dimp.tracker:build_dimp",
     "det": "rgbd_tracker_ros.tracking.dimp.tracker:build_det",
     "trdimp": "rgbd_tracker_ros.tracking.trdimp.tracker:build_trdimp",
     "trsiam": "rgbd_tracker_ros.tracking.trdimp.tracker:build_trsiam",
-    "opencv_mil": "rgbd_tracker_ros.tracking.opencv_baselines:build_mil",
-    "opencv_csrt": "rgbd_tracker_ros.tracking.opencv_baselines:build_csrt",
-    "opencv_kcf": "rgbd_tracker_ros.tracking.opencv_baselines:build_kcf",
+    "opencv_mil": "rgbd_tracker_ros.tracking.opencv.tracker:build_mil",
+    "opencv_csrt": "rgbd_tracker_ros.tracking.opencv.tracker:build_csrt",
+    "opencv_kcf": "rgbd_tracker_ros.tracking.opencv.tracker:build_kcf",
 }.items():
     register_tracker(_name, _factory)

@@ -1,4 +1,4 @@
-"""The DiMP tracker (and DeT, its RGB-D variant) on top of the network interface of ``network.py``.
+"""The DiMP tracker (and DeT, its RGB-D variant) on the interface of ``networks/dimp/network.py``.
 
 Follows pytracking's ``pytracking/tracker/dimp/dimp.py`` (visionml/pytracking) step by step
 so that the official models behave as published:
@@ -24,27 +24,23 @@ positions are kept inside the current frame, not the first one; state is float64
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from rgbd_tracker_ros.geometry import BoxXYWH
 from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
-from rgbd_tracker_ros.tracking.device import resolve_device
 from rgbd_tracker_ros.tracking.dimp import localization as loc
+from rgbd_tracker_ros.tracking.dimp.memory import SampleMemory
+from rgbd_tracker_ros.tracking.dimp.params import DeTParams, DiMPParams
 from rgbd_tracker_ros.tracking.dimp.preprocessing import (
-    BORDER_MODES,
     Augmentation,
-    AugmentationConfig,
     apply_augmentation,
     box_to_pos_size,
     build_augmentations,
@@ -57,12 +53,8 @@ from rgbd_tracker_ros.tracking.dimp.preprocessing import (
     sample_patch,
     sample_patch_multiscale,
 )
-from rgbd_tracker_ros.tracking.export import (
-    TRACKER_ARCHITECTURES,
-    ExportedModel,
-    load_exported_model,
-)
-from rgbd_tracker_ros.tracking.params import default_params, merge_params
+from rgbd_tracker_ros.tracking.model import load_tracker_model
+from rgbd_tracker_ros.tracking.stopwatch import Stopwatch
 
 LOGGER = logging.getLogger(__name__)
 
@@ -72,158 +64,6 @@ FLAG_STATES = {
     loc.UNCERTAIN: TrackerState.UNCERTAIN,
     loc.NOT_FOUND: TrackerState.LOST,
 }
-PRECISIONS = ("fp32", "fp16")
-REFINEMENT_SPACES = ("default", "relative")
-
-
-# --------------------------------------------------------------------------------------------
-# Parameters
-
-
-@dataclass(frozen=True)
-class DiMPParams:
-    """Parameters of the DiMP tracker; ``config/trackers/dimp.yaml`` documents each one."""
-
-    model_path: str
-    device: str
-    precision: str
-    seed: int
-    error_log_interval_s: float
-    image_sample_size: int
-    search_area_scale: float
-    border_mode: str
-    patch_max_scale_change: float | None
-    scale_factors: tuple[float, ...]
-    target_inside_ratio: float
-    update_classifier: bool
-    sample_memory_size: int
-    learning_rate: float
-    init_samples_minimum_weight: float
-    train_sample_interval: int
-    train_skipping: int
-    net_opt_iter: int
-    net_opt_update_iter: int
-    net_opt_hn_iter: int
-    hard_negative_learning_rate: float
-    use_augmentation: bool
-    augmentation: AugmentationConfig
-    augmentation_expansion_factor: float
-    random_shift_factor: float
-    target_not_found_threshold: float
-    distractor_threshold: float
-    hard_negative_threshold: float
-    target_neighborhood_scale: float
-    displacement_scale: float
-    uncertain_threshold: float | None
-    hard_sample_threshold: float | None
-    window_output: bool
-    perform_hn_without_windowing: bool
-    update_scale_when_uncertain: bool
-    num_init_random_boxes: int
-    box_jitter_pos: float
-    box_jitter_sz: float
-    box_refinement_iter: int
-    box_refinement_step_length: float
-    box_refinement_step_decay: float
-    box_refinement_space: str
-    iounet_k: int
-    maximal_aspect_ratio: float
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> DiMPParams:
-        """Typed parameters from a merged mapping; missing or unknown names are an error."""
-        fields = {field.name: field.type for field in dataclasses.fields(cls)}
-        missing = sorted(set(fields) - set(values))
-        unknown = sorted(set(values) - set(fields))
-        if missing or unknown:
-            raise ValueError(
-                f"{cls.__name__}: missing parameter(s) {missing}, unknown parameter(s) {unknown}"
-            )
-        converted = {name: _convert(name, values[name], kind) for name, kind in fields.items()}
-        params = cls(**converted)
-        params.validate()
-        return params
-
-    def validate(self) -> None:
-        """Refuse values the tracker cannot run with, naming the parameter."""
-        checks = [
-            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
-            (self.border_mode in BORDER_MODES, f"border_mode must be one of {BORDER_MODES}"),
-            (
-                self.box_refinement_space in REFINEMENT_SPACES,
-                f"box_refinement_space must be one of {REFINEMENT_SPACES}",
-            ),
-            (self.image_sample_size > 0, "image_sample_size must be positive"),
-            (self.search_area_scale > 0, "search_area_scale must be positive"),
-            (
-                len(self.scale_factors) > 0 and min(self.scale_factors) > 0,
-                "scale_factors must be a non-empty list of positive numbers",
-            ),
-            (self.sample_memory_size > 0, "sample_memory_size must be positive"),
-            (0 < self.learning_rate < 1, "learning_rate must be in (0, 1)"),
-            (
-                0 < self.hard_negative_learning_rate < 1,
-                "hard_negative_learning_rate must be in (0, 1)",
-            ),
-            (
-                self.train_skipping > 0 and self.train_sample_interval > 0,
-                "train_skipping and train_sample_interval must be positive",
-            ),
-            (
-                self.box_refinement_iter >= 0 and self.num_init_random_boxes >= 0,
-                "box_refinement_iter and num_init_random_boxes must be >= 0",
-            ),
-            (self.iounet_k > 0, "iounet_k must be positive"),
-            (self.maximal_aspect_ratio > 1, "maximal_aspect_ratio must be > 1"),
-            (0 <= self.augmentation.dropout[1] < 1, "augmentation dropout probability in [0, 1)"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {message}")
-
-    def localization(self) -> loc.LocalizationParams:
-        return loc.LocalizationParams(
-            target_not_found_threshold=self.target_not_found_threshold,
-            distractor_threshold=self.distractor_threshold,
-            hard_negative_threshold=self.hard_negative_threshold,
-            target_neighborhood_scale=self.target_neighborhood_scale,
-            displacement_scale=self.displacement_scale,
-            uncertain_threshold=self.uncertain_threshold,
-            hard_sample_threshold=self.hard_sample_threshold,
-        )
-
-
-@dataclass(frozen=True)
-class DeTParams(DiMPParams):
-    """DiMP parameters plus DeT's depth clipping (``config/trackers/det.yaml``)."""
-
-    depth_clip_median_factor: float
-    depth_clip_max_m: float
-
-
-ParamsT = TypeVar("ParamsT", bound=DiMPParams)
-
-
-def _convert(name: str, value: Any, kind: str) -> Any:
-    """Coerce one YAML/ROS value to the field's annotated type, with a clear error."""
-    try:
-        if kind == "AugmentationConfig":
-            return AugmentationConfig.from_mapping(dict(value or {}))
-        if kind == "tuple[float, ...]":
-            return tuple(float(v) for v in value)
-        if kind.endswith("| None"):
-            return None if value is None else _convert(name, value, kind.split("|")[0].strip())
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise TypeError("expected true or false")
-            return value
-        if kind == "int":
-            if isinstance(value, bool) or float(value) != int(value):
-                raise TypeError("expected an integer")
-            return int(value)
-        return {"float": float, "str": str}[kind](value)
-    except (TypeError, ValueError, KeyError) as error:
-        raise ValueError(f"parameter {name}: cannot use {value!r} as {kind} ({error})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,61 +80,6 @@ class _Target:
     base_size: np.ndarray
 
 
-class SampleMemory:
-    """Training samples of the filter optimiser with the reference's sample-weight schedule.
-
-    The first ``num_init`` (augmented first-frame) samples never fall below a total weight of
-    ``init_min_weight``; later samples enter with the learning rate and replace the lowest
-    weight once the memory is full.
-    """
-
-    def __init__(
-        self, samples: torch.Tensor, boxes: torch.Tensor, capacity: int, init_min_weight: float
-    ) -> None:
-        count = samples.shape[0]
-        if count > capacity:
-            raise ValueError(f"{count} first-frame samples exceed sample_memory_size {capacity}")
-        self.samples = samples.new_zeros((capacity, *samples.shape[1:]))
-        self.samples[:count] = samples
-        self.boxes = boxes.new_zeros((capacity, 4))
-        self.boxes[:count] = boxes
-        self.weights = np.zeros(capacity)
-        self.weights[:count] = 1.0 / count
-        self.num_init = count
-        self.num_stored = count
-        self.init_min_weight = init_min_weight
-        self.previous_replace: int | None = None
-
-    def add(self, sample: torch.Tensor, box: torch.Tensor, learning_rate: float) -> None:
-        index = self._update_weights(learning_rate)
-        self.previous_replace = index
-        self.samples[index] = sample[0]
-        self.boxes[index] = box
-        self.num_stored = min(self.num_stored + 1, len(self.weights))
-
-    def _update_weights(self, lr: float) -> int:
-        """Update the weights in place; return the slot to overwrite (update_sample_weights)."""
-        w = self.weights
-        start = self.num_init if self.init_min_weight > 0 else 0
-        full = self.num_stored >= len(w)
-        index = int(np.argmin(w[start:])) + start if full else self.num_stored
-        if self.previous_replace is None:
-            w /= 1 - lr
-            w[index] = lr
-        else:
-            w[index] = w[self.previous_replace] / (1 - lr)
-        w /= w.sum()
-        if self.init_min_weight > 0 and w[: self.num_init].sum() < self.init_min_weight:
-            w /= self.init_min_weight + w[self.num_init :].sum()
-            w[: self.num_init] = self.init_min_weight / self.num_init
-        return index
-
-    def training_set(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n = self.num_stored
-        weights = torch.from_numpy(self.weights[:n]).to(self.samples.device, self.samples.dtype)
-        return self.samples[:n], self.boxes[:n], weights
-
-
 @dataclass
 class _FrameSample:
     """What one frame's search patch(es) produced."""
@@ -303,22 +88,6 @@ class _FrameSample:
     features: torch.Tensor
     sample_pos: np.ndarray
     sample_scales: np.ndarray
-
-
-class _Stopwatch:
-    """Per-stage wall times; waits for the GPU at stage ends so that times are attributable."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.times: dict[str, float] = {}
-        self._sync = device.type == "cuda"
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        if self._sync:
-            torch.cuda.synchronize()
-        self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,7 +143,7 @@ class DiMPTracker:
         _check_color(frame)
         if self._target is None:
             return TrackResult((0.0, 0.0, 0.0, 0.0), 0.0, TrackerState.IDLE)
-        watch = _Stopwatch(self.device)
+        watch = Stopwatch(self.device)
         start = time.perf_counter()
         try:
             with torch.no_grad():
@@ -503,7 +272,7 @@ class DiMPTracker:
 
     # ---------------------------------------------------------------- tracking
 
-    def _track(self, frame: Frame, watch: _Stopwatch) -> TrackResult:
+    def _track(self, frame: Frame, watch: Stopwatch) -> TrackResult:
         self._frame_num += 1
         target = self._target
         with watch.stage("patch"):
@@ -762,76 +531,6 @@ def _check_box(box_xywh: BoxXYWH, size_wh: tuple[int, int]) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------
 # Factories
-
-
-RUNTIME_PARAMS = ("model_path", "device", "precision")
-
-
-def load_model(params: DiMPParams, tracker: str) -> tuple[Any, torch.device]:
-    """The network of the exported file ``params.model_path`` on the configured device."""
-    model, device = _load_exported(params, tracker)
-    return model.module, device
-
-
-def load_tracker_model(
-    tracker: str, overrides: Mapping[str, Any], params_class: type[ParamsT]
-) -> tuple[Any, ParamsT, torch.device]:
-    """Network and parameters for ``tracker``: config defaults < the file's embedded < overrides.
-
-    The exported file carries the parameters it was exported with (export_model --params), so
-    a model runs as exported unless the caller overrides a value. Where and how to run it
-    (``RUNTIME_PARAMS``) comes from the caller's side only, and a file exported for another
-    tracker of the same network (TrDiMP for TrSiam) contributes no parameters.
-    """
-    requested = params_class.from_mapping(merge_params(tracker, overrides))
-    model, device = _load_exported(requested, tracker)
-    embedded = _embedded_params(model, tracker, requested.model_path)
-    merged = merge_params(tracker, {**embedded, **overrides})
-    return model.module, params_class.from_mapping(merged), device
-
-
-def _embedded_params(model: ExportedModel, tracker: str, path: str) -> dict[str, Any]:
-    if model.tracker != tracker:
-        LOGGER.info("%s: exported for %r; using %r defaults", path, model.tracker, tracker)
-        return {}
-    known = default_params(tracker)
-    stale = sorted(set(model.params) - set(known))
-    if stale:
-        LOGGER.warning(
-            "%s: ignoring parameter(s) no longer known to tracker %r: %s",
-            path,
-            tracker,
-            ", ".join(stale),
-        )
-    return {
-        name: value
-        for name, value in model.params.items()
-        if name in known and name not in RUNTIME_PARAMS
-    }
-
-
-def _load_exported(params: DiMPParams, tracker: str) -> tuple[ExportedModel, torch.device]:
-    if not params.model_path:
-        raise ValueError(
-            f"tracker {tracker!r} needs a trained model: set model_path to a TorchScript file "
-            "made from an official checkpoint with `export_model --checkpoint dimp50.pth "
-            "--output dimp50.ts` (ros2 run rgbd_tracker_ros export_model, or python -m "
-            "rgbd_tracker_ros.tracking.export_model; DeT: DeT_DiMP50_Max.pth)"
-        )
-    path = Path(params.model_path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"tracker {tracker!r}: model file {path} does not exist")
-    device = resolve_device(params.device)
-    if params.precision == "fp16" and device.type != "cuda":
-        raise ValueError(f"tracker {tracker!r}: precision fp16 needs a CUDA device; use fp32")
-    model = load_exported_model(path, device, half=params.precision == "fp16")
-    expected = TRACKER_ARCHITECTURES.get(tracker, ())
-    if model.architecture not in expected:
-        raise ValueError(
-            f"{path}: holds a {model.architecture} network (exported for tracker "
-            f"{model.tracker!r}); tracker {tracker!r} needs {' or '.join(expected)}"
-        )
-    return model, device
 
 
 def build_dimp(params: Mapping[str, Any]) -> DiMPTracker:

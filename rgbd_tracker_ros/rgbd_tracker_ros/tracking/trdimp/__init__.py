@@ -1,1 +1,2 @@
-"""TrDiMP and TrSiam: DiMP-50 with a transformer between the features and the classifier."""
+"""TrDiMP and TrSiam trackers: the DiMP tracker with the transformer of
+``tracking.networks.trdimp`` between the features and the filter."""

@@ -25,15 +25,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from rgbd_tracker_ros.tracking.dimp.tracker import (
-    DiMPParams,
-    DiMPTracker,
-    _FrameSample,
-    load_model,
-)
+from rgbd_tracker_ros.tracking.dimp.params import DiMPParams
+from rgbd_tracker_ros.tracking.dimp.tracker import DiMPTracker, _FrameSample
+from rgbd_tracker_ros.tracking.model import load_model
+from rgbd_tracker_ros.tracking.networks.trdimp.network import ARCHITECTURE
+from rgbd_tracker_ros.tracking.networks.trdimp.transformer import gaussian_labels
 from rgbd_tracker_ros.tracking.params import merge_params
-from rgbd_tracker_ros.tracking.trdimp.network import ARCHITECTURE
-from rgbd_tracker_ros.tracking.trdimp.transformer import gaussian_labels
 
 PARAMETER_SETS = ("default", "lasot")
 

@@ -1,0 +1,72 @@
+"""``export_model``: turn an official checkpoint into the TorchScript file the node runs.
+
+    python -m rgbd_tracker_ros.tools.export_model --checkpoint DeT_DiMP50_Max.pth \\
+        --output det_max.ts [--tracker det] [--params overrides.yaml]
+
+The architecture comes from the checkpoint; the tracker parameters are the defaults of
+``config/trackers/<tracker>.yaml`` with the optional YAML overrides applied. On failure the exit
+status is 1 and one line on stderr says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rgbd_tracker_ros.tracking.model import TRACKER_ARCHITECTURES, export_checkpoint
+from rgbd_tracker_ros.tracking.networks.checkpoint import CheckpointError
+from rgbd_tracker_ros.tracking.networks.export import ExportError
+
+LOGGER = logging.getLogger("export_model")
+
+
+def _read_overrides(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: cannot read parameter overrides: {error}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: expected a mapping of parameter names to values")
+    return loaded
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="export_model",
+        description="Export an official DiMP/DeT/TrDiMP checkpoint to a TorchScript file.",
+    )
+    parser.add_argument("--checkpoint", required=True, type=Path, help="official .pth/.pth.tar")
+    parser.add_argument("--output", required=True, type=Path, help="TorchScript file to write")
+    parser.add_argument(
+        "--tracker",
+        choices=sorted(TRACKER_ARCHITECTURES),
+        help="tracker to embed parameters for (default: the checkpoint's own)",
+    )
+    parser.add_argument("--params", type=Path, help="YAML file of tracker parameter overrides")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        overrides = _read_overrides(args.params)
+        output = export_checkpoint(args.checkpoint, args.output, args.tracker, overrides)
+    except (CheckpointError, ExportError, ValueError, OSError) as error:
+        print(f"export_model: error: {error}", file=sys.stderr)
+        return 1
+    LOGGER.info("wrote %s", output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Typed view of ``config/trackers/depth_dcf.yaml``; the YAML holds every value and its meaning."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from rgbd_tracker_ros.geometry import DepthParams
+from rgbd_tracker_ros.tracking.depth_dcf.confidence import ConfidenceThresholds
+from rgbd_tracker_ros.tracking.depth_dcf.features import FeatureSettings
+from rgbd_tracker_ros.tracking.device import resolve_device
+from rgbd_tracker_ros.tracking.params import merge_params
+
+TRACKER_NAME = "depth_dcf"
+
+
+@dataclass(frozen=True)
+class DepthDCFParams:
+    """All tunables of the tracker; no defaults here so the YAML stays the one source."""
+
+    device: str
+    patch_size_px: int
+    cell_size_px: int
+    depth_cell_size_px: int
+    search_area_factor: float
+    min_context_factor: float
+    min_target_size_px: float
+    min_scale: float
+    max_scale: float
+    num_scales: int
+    scale_step: float
+    scale_penalty: float
+    scale_rate_with_depth: float
+    scale_rate_without_depth: float
+    scale_correction_decay: float
+    rotation_step_deg: float
+    rotation_penalty: float
+    rotation_rate: float
+    rotation_deadband_steps: float
+    alternate_search: bool
+    num_orientations: int
+    orientation_clip: float
+    contrast_floor: float
+    depth_range_m: float
+    depth_sigma_m: float
+    orientation_weight: float
+    color_weight: float
+    depth_weight: float
+    label_sigma_factor: float
+    regularisation: float
+    learning_rate: float
+    reuse_patch_max_offset: float
+    depth_min_m: float
+    depth_max_m: float
+    depth_read_pixels: int
+    max_depth_change: float
+    depth_rate: float
+    occlusion_margin_m: float
+    occlusion_share: float
+    occlusion_box_fraction: float
+    confident_score: float
+    confident_psr: float
+    update_score: float
+    lost_score: float
+    uncertain_frames_to_lost: int
+    occluded_frames_to_lost: int
+    follow_score: float
+    psr_exclusion_sigmas: float
+    redetect_region_factor: float
+    redetect_local_frames: int
+    redetect_scale_factors: list[float]
+    redetect_turns_deg: list[float]
+    redetect_score: float
+    redetect_psr: float
+    redetect_colour_similarity: float
+    redetect_depth_change_per_frame: float
+    track_colour_similarity: float
+    colour_histogram_bins: int
+    colour_histogram_extent: float
+
+    @classmethod
+    def from_overrides(cls, overrides: Mapping[str, Any] | None) -> DepthDCFParams:
+        """YAML defaults with ``overrides`` applied, checked for completeness and sanity."""
+        merged = merge_params(TRACKER_NAME, overrides)
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [name for name in names if name not in merged]
+        if missing:
+            raise ValueError(
+                f"config/trackers/{TRACKER_NAME}.yaml lacks parameter(s): {', '.join(missing)}"
+            )
+        params = cls(**{name: merged[name] for name in names})
+        params.check()
+        return params
+
+    def check(self) -> None:
+        """Refuse values the tracker cannot work with, naming the parameter."""
+        if self.cell_size_px < 1 or self.patch_size_px % self.cell_size_px != 0:
+            raise ValueError(
+                f"patch_size_px ({self.patch_size_px}) must be a multiple of cell_size_px "
+                f"({self.cell_size_px})"
+            )
+        if not 1 <= self.depth_cell_size_px <= self.cell_size_px:
+            raise ValueError(
+                f"depth_cell_size_px must be in 1..cell_size_px, got {self.depth_cell_size_px}"
+            )
+        if self.depth_read_pixels < 1:
+            raise ValueError(f"depth_read_pixels must be >= 1, got {self.depth_read_pixels}")
+        if self.patch_size_px // self.cell_size_px < 8:
+            raise ValueError("patch_size_px / cell_size_px must give a grid of at least 8 cells")
+        if self.num_scales < 1 or self.num_scales % 2 == 0:
+            raise ValueError(f"num_scales must be odd and positive, got {self.num_scales}")
+        if self.color_weight <= 0.0:
+            raise ValueError(f"color_weight must be positive, got {self.color_weight}")
+        if self.redetect_region_factor < 1.0:
+            raise ValueError("redetect_region_factor must be at least 1")
+        for name in ("learning_rate", "depth_rate"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], got {value}")
+
+    @property
+    def grid_size(self) -> int:
+        return self.patch_size_px // self.cell_size_px
+
+    def depth_patch_px(self, patch_px: int) -> int:
+        """Side of the depth patch sampled alongside a colour patch of ``patch_px``."""
+        return patch_px // self.cell_size_px * self.depth_cell_size_px
+
+    def torch_device(self) -> torch.device:
+        """``device`` as a torch device ('auto' picks CUDA when available)."""
+        return resolve_device(self.device)
+
+    def feature_settings(self) -> FeatureSettings:
+        return FeatureSettings(
+            cell_size=self.cell_size_px,
+            num_orientations=self.num_orientations,
+            orientation_clip=self.orientation_clip,
+            contrast_floor=self.contrast_floor,
+            depth_min_m=self.depth_min_m,
+            depth_max_m=self.depth_max_m,
+            depth_range_m=self.depth_range_m,
+            depth_sigma_m=self.depth_sigma_m,
+            orientation_weight=self.orientation_weight,
+            color_weight=self.color_weight,
+            depth_weight=self.depth_weight,
+        )
+
+    def thresholds(self) -> ConfidenceThresholds:
+        return ConfidenceThresholds(
+            confident_score=self.confident_score,
+            confident_psr=self.confident_psr,
+            update_score=self.update_score,
+            lost_score=self.lost_score,
+            redetect_score=self.redetect_score,
+            redetect_psr=self.redetect_psr,
+            uncertain_frames_to_lost=self.uncertain_frames_to_lost,
+            occluded_frames_to_lost=self.occluded_frames_to_lost,
+        )
+
+    def depth_params(self) -> DepthParams:
+        return DepthParams(min_depth=self.depth_min_m, max_depth=self.depth_max_m)

@@ -1,0 +1,157 @@
+"""Typed parameters of the DiMP and DeT trackers (``config/trackers/dimp.yaml``, ``det.yaml``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rgbd_tracker_ros.tracking.dimp import localization as loc
+from rgbd_tracker_ros.tracking.dimp.preprocessing import BORDER_MODES, AugmentationConfig
+
+PRECISIONS = ("fp32", "fp16")
+REFINEMENT_SPACES = ("default", "relative")
+
+
+@dataclass(frozen=True)
+class DiMPParams:
+    """Parameters of the DiMP tracker; ``config/trackers/dimp.yaml`` documents each one."""
+
+    model_path: str
+    device: str
+    precision: str
+    seed: int
+    error_log_interval_s: float
+    image_sample_size: int
+    search_area_scale: float
+    border_mode: str
+    patch_max_scale_change: float | None
+    scale_factors: tuple[float, ...]
+    target_inside_ratio: float
+    update_classifier: bool
+    sample_memory_size: int
+    learning_rate: float
+    init_samples_minimum_weight: float
+    train_sample_interval: int
+    train_skipping: int
+    net_opt_iter: int
+    net_opt_update_iter: int
+    net_opt_hn_iter: int
+    hard_negative_learning_rate: float
+    use_augmentation: bool
+    augmentation: AugmentationConfig
+    augmentation_expansion_factor: float
+    random_shift_factor: float
+    target_not_found_threshold: float
+    distractor_threshold: float
+    hard_negative_threshold: float
+    target_neighborhood_scale: float
+    displacement_scale: float
+    uncertain_threshold: float | None
+    hard_sample_threshold: float | None
+    window_output: bool
+    perform_hn_without_windowing: bool
+    update_scale_when_uncertain: bool
+    num_init_random_boxes: int
+    box_jitter_pos: float
+    box_jitter_sz: float
+    box_refinement_iter: int
+    box_refinement_step_length: float
+    box_refinement_step_decay: float
+    box_refinement_space: str
+    iounet_k: int
+    maximal_aspect_ratio: float
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> DiMPParams:
+        """Typed parameters from a merged mapping; missing or unknown names are an error."""
+        fields = {field.name: field.type for field in dataclasses.fields(cls)}
+        missing = sorted(set(fields) - set(values))
+        unknown = sorted(set(values) - set(fields))
+        if missing or unknown:
+            raise ValueError(
+                f"{cls.__name__}: missing parameter(s) {missing}, unknown parameter(s) {unknown}"
+            )
+        converted = {name: _convert(name, values[name], kind) for name, kind in fields.items()}
+        params = cls(**converted)
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        """Refuse values the tracker cannot run with, naming the parameter."""
+        checks = [
+            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
+            (self.border_mode in BORDER_MODES, f"border_mode must be one of {BORDER_MODES}"),
+            (
+                self.box_refinement_space in REFINEMENT_SPACES,
+                f"box_refinement_space must be one of {REFINEMENT_SPACES}",
+            ),
+            (self.image_sample_size > 0, "image_sample_size must be positive"),
+            (self.search_area_scale > 0, "search_area_scale must be positive"),
+            (
+                len(self.scale_factors) > 0 and min(self.scale_factors) > 0,
+                "scale_factors must be a non-empty list of positive numbers",
+            ),
+            (self.sample_memory_size > 0, "sample_memory_size must be positive"),
+            (0 < self.learning_rate < 1, "learning_rate must be in (0, 1)"),
+            (
+                0 < self.hard_negative_learning_rate < 1,
+                "hard_negative_learning_rate must be in (0, 1)",
+            ),
+            (
+                self.train_skipping > 0 and self.train_sample_interval > 0,
+                "train_skipping and train_sample_interval must be positive",
+            ),
+            (
+                self.box_refinement_iter >= 0 and self.num_init_random_boxes >= 0,
+                "box_refinement_iter and num_init_random_boxes must be >= 0",
+            ),
+            (self.iounet_k > 0, "iounet_k must be positive"),
+            (self.maximal_aspect_ratio > 1, "maximal_aspect_ratio must be > 1"),
+            (0 <= self.augmentation.dropout[1] < 1, "augmentation dropout probability in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"{type(self).__name__}: {message}")
+
+    def localization(self) -> loc.LocalizationParams:
+        return loc.LocalizationParams(
+            target_not_found_threshold=self.target_not_found_threshold,
+            distractor_threshold=self.distractor_threshold,
+            hard_negative_threshold=self.hard_negative_threshold,
+            target_neighborhood_scale=self.target_neighborhood_scale,
+            displacement_scale=self.displacement_scale,
+            uncertain_threshold=self.uncertain_threshold,
+            hard_sample_threshold=self.hard_sample_threshold,
+        )
+
+
+@dataclass(frozen=True)
+class DeTParams(DiMPParams):
+    """DiMP parameters plus DeT's depth clipping (``config/trackers/det.yaml``)."""
+
+    depth_clip_median_factor: float
+    depth_clip_max_m: float
+
+
+def _convert(name: str, value: Any, kind: str) -> Any:
+    """Coerce one YAML/ROS value to the field's annotated type, with a clear error."""
+    try:
+        if kind == "AugmentationConfig":
+            return AugmentationConfig.from_mapping(dict(value or {}))
+        if kind == "tuple[float, ...]":
+            return tuple(float(v) for v in value)
+        if kind.endswith("| None"):
+            return None if value is None else _convert(name, value, kind.split("|")[0].strip())
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise TypeError("expected true or false")
+            return value
+        if kind == "int":
+            if isinstance(value, bool) or float(value) != int(value):
+                raise TypeError("expected an integer")
+            return int(value)
+        return {"float": float, "str": str}[kind](value)
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"parameter {name}: cannot use {value!r} as {kind} ({error})") from None

@@ -1,0 +1,390 @@
+"""Official pytracking / DeT / TrDiMP checkpoints: safe reading and architecture dispatch.
+
+The released files (``dimp50.pth``, ``DeT_DiMP50_Max.pth``, ``trdimp_net.pth.tar``, ...) are
+``torch.save`` pickles of a training record: ``net`` (the state dict), ``constructor`` (a
+pytracking ``NetConstructor`` naming the network function and its keyword arguments) and
+training bookkeeping (``settings``, ``stats``, optimizer state). Unpickling them the usual way
+would import pytracking and could run arbitrary code, so this module loads with
+``weights_only=True``: only tensors, plain containers, numpy numbers and inert stand-in classes
+for the pytracking records are accepted; anything else (a reducer calling ``os.system``, an
+unknown class) is refused before it runs.
+
+The ``constructor`` picks the architecture (``ARCHITECTURES``) and its arguments (filter size,
+distance bins, DeT merge type, ...); the state dict must then match that architecture exactly.
+(The tests write random-weight files in the same layout: ``test/checkpoint_files.py``.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+LOGGER = logging.getLogger(__name__)
+
+# Top-level packages of the classes pickled in official checkpoints (``dlframework`` is the
+# pre-release name of ``ltr`` found in old ATOM-era files).
+RECORD_PACKAGES = ("ltr", "pytracking", "dlframework")
+KNOWN_RECORD_CLASSES = (
+    "ltr.admin.model_constructor.NetConstructor",
+    "ltr.admin.stats.AverageMeter",
+    "ltr.admin.stats.StatValue",
+    "ltr.admin.settings.Settings",
+    "ltr.admin.local.EnvironmentSettings",
+    "dlframework.common.utils.model_constructor.NetConstructor",
+    "dlframework.common.utils.stats.AverageMeter",
+    "dlframework.common.utils.stats.StatValue",
+    "dlframework.common.utils.settings.Settings",
+    "dlframework.common.utils.local.EnvironmentSettings",
+)
+# Each unknown pytracking class costs one more read of the file; real files hold a handful.
+MAX_RECORD_CLASSES = 64
+
+# The DiMP-50 training script's constructor arguments (pytracking ltr/train_settings/dimp/
+# dimp50.py): what a released DiMP-family checkpoint carries in ``constructor.kwds``.
+DIMP50_TRAIN_KWDS: dict[str, Any] = {
+    "filter_size": 4,
+    "backbone_pretrained": True,
+    "optim_iter": 5,
+    "clf_feat_norm": True,
+    "clf_feat_blocks": 0,
+    "final_conv": True,
+    "out_feature_dim": 512,
+    "optim_init_step": 0.9,
+    "optim_init_reg": 0.1,
+    "init_gauss_sigma": 0.9,
+    "num_dist_bins": 100,
+    "bin_displacement": 0.1,
+    "mask_init_factor": 3.0,
+    "target_mask_act": "sigmoid",
+    "score_act": "relu",
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, unsafe, or not a supported network."""
+
+
+class UnsupportedArchitectureError(ValueError):
+    """Constructor arguments describe a network this package does not implement."""
+
+
+class CheckpointRecord:
+    """Inert stand-in for a pytracking class pickled in a checkpoint.
+
+    Unpickling only creates it and fills its ``__dict__``; it has no behaviour that could run.
+    """
+
+    def __repr__(self) -> str:
+        cls = type(self)
+        return f"<{cls.__module__}.{cls.__qualname__} record {sorted(vars(self))}>"
+
+
+_RECORD_CLASSES: dict[str, type] = {}
+
+
+def _numpy_globals(full_name: str) -> list[tuple[Any, str]]:
+    """Allow-list entries for ``full_name`` if it only rebuilds numpy numbers or arrays.
+
+    Training statistics may hold numpy values. Rebuilding one takes a dtype and raw bytes (or,
+    for object arrays, items that were themselves unpickled under the same restrictions), so it
+    runs no code from the file. Empty for any other name.
+    """
+    import numpy as np
+
+    core = np._core if hasattr(np, "_core") else np.core
+    functions = {"scalar": core.multiarray.scalar, "_reconstruct": core.multiarray._reconstruct}
+    module, _, name = full_name.rpartition(".")
+    if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in functions:
+        return [(functions[name], full_name)]
+    if full_name == "numpy.ndarray":
+        return [(np.ndarray, full_name)]
+    if full_name == "numpy.dtype" or module == "numpy.dtypes":
+        # A dtype is rebuilt by calling numpy.dtype and then setting the state of an instance
+        # of its concrete class (numpy.dtypes.Float64DType, ...).
+        dtype_classes = [
+            (cls, f"numpy.dtypes.{cls.__name__}")
+            for cls in vars(np.dtypes).values()
+            if isinstance(cls, type) and issubclass(cls, np.dtype)
+        ]
+        return [(np.dtype, "numpy.dtype"), *dtype_classes]
+    return []
+
+
+def record_class(full_name: str) -> type:
+    """The stand-in class for ``full_name`` (``package.module.Class``), created once."""
+    if full_name not in _RECORD_CLASSES:
+        module, _, name = full_name.rpartition(".")
+        _RECORD_CLASSES[full_name] = type(
+            name, (CheckpointRecord,), {"__module__": module, "__qualname__": name}
+        )
+    return _RECORD_CLASSES[full_name]
+
+
+def record_classes() -> dict[str, type]:
+    """Every stand-in class created so far, by full name."""
+    return dict(_RECORD_CLASSES)
+
+
+for _name in KNOWN_RECORD_CLASSES:
+    record_class(_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A network this package can build from an official checkpoint."""
+
+    name: str
+    constructor: tuple[str, str]  # (fun_module, fun_name) of the reference constructor
+    builder: str  # "module:function" taking the constructor kwds, returning the nn.Module
+    tracker: str  # the tracker that runs it by default
+    net_type: str  # type(net).__name__ in the reference, stored as 'net_type'
+    marker: str | None = None  # state-dict key prefix that tells it from same-constructor nets
+    default_kwds: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+ARCHITECTURES: tuple[Architecture, ...] = (
+    Architecture(
+        name="dimp50",
+        constructor=("ltr.models.tracking.dimpnet", "dimpnet50"),
+        builder="rgbd_tracker_ros.tracking.networks.dimp.network:build_dimpnet50",
+        tracker="dimp",
+        net_type="DiMPnet",
+        default_kwds=DIMP50_TRAIN_KWDS,
+    ),
+    Architecture(
+        name="det_dimp50",
+        constructor=("ltr.models.tracking.dimpnet", "dimp50_DeT"),
+        builder="rgbd_tracker_ros.tracking.networks.dimp.network:build_det_dimpnet50",
+        tracker="det",
+        net_type="DiMPnet_DeT",
+        marker="feature_extractor_depth.",
+        default_kwds={**DIMP50_TRAIN_KWDS, "merge_type": "max"},
+    ),
+    Architecture(
+        name="trdimp",
+        constructor=("ltr.models.tracking.dimpnet", "dimpnet50"),
+        builder="rgbd_tracker_ros.tracking.networks.trdimp.network:build_trdimpnet50",
+        tracker="trdimp",
+        net_type="DiMPnet",
+        marker="classifier.transformer.",
+        default_kwds={
+            **DIMP50_TRAIN_KWDS,
+            "init_gauss_sigma": 0.25 / 6 * 22,
+            "frozen_backbone_layers": ["conv1", "bn1", "layer1", "layer2"],
+        },
+    ),
+)
+
+
+def architecture(name: str) -> Architecture:
+    for arch in ARCHITECTURES:
+        if arch.name == name:
+            return arch
+    known = ", ".join(a.name for a in ARCHITECTURES)
+    raise ValueError(f"unknown architecture {name!r}; known: {known}")
+
+
+@dataclasses.dataclass
+class RawCheckpoint:
+    """What a checkpoint file holds, read without running code."""
+
+    path: Path
+    state_dict: dict[str, torch.Tensor]
+    constructor: tuple[str, str] | None  # (fun_module, fun_name), None if the file has none
+    kwds: dict[str, Any]
+    net_type: str | None
+
+
+@dataclasses.dataclass
+class LoadedNetwork:
+    network: nn.Module  # in eval mode, on CPU
+    architecture: Architecture
+    kwds: dict[str, Any]
+
+
+def _safe_torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with stand-ins for pytracking record classes.
+
+    Unknown classes of a pytracking package get a stand-in (numpy numbers their rebuilders)
+    and the file is read again; any other global (a function, a foreign class) is refused.
+    """
+    numpy_globals: list[tuple[Any, str]] = []
+    for _ in range(MAX_RECORD_CLASSES):
+        try:
+            allowed = [*_RECORD_CLASSES.values(), *numpy_globals]
+            with torch.serialization.safe_globals(allowed):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            message = str(error)
+            match = re.search(r"GLOBAL (\S+) was not an allowed global", message)
+            name = match.group(1) if match else ""
+            if name.split(".")[0] in RECORD_PACKAGES:
+                record_class(name)
+                continue
+            extra = _numpy_globals(name) if name else []
+            if extra and not set(extra) <= set(numpy_globals):
+                numpy_globals.extend(extra)
+                continue
+            refused = re.search(r"GLOBAL (\S+)", message)
+            if refused:
+                reason = f"it references {refused.group(1)}, which is not a tensor or a record"
+            else:
+                reason = _last_line(message)
+            raise CheckpointError(
+                f"{path}: refused to load: {reason} (only tensors, containers and pytracking "
+                "training records are accepted, so that loading never runs code from the file)"
+            ) from None
+        except Exception as e:  # bytes that are no checkpoint can fail in any way
+            raise CheckpointError(
+                f"{path}: not a PyTorch checkpoint ({type(e).__name__}: {_last_line(str(e))})"
+            ) from None
+    raise CheckpointError(f"{path}: refused to load: too many distinct classes to stand in for")
+
+
+def _last_line(message: str) -> str:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    informative = [line for line in lines if not line.startswith("Check the documentation")]
+    return informative[-1] if informative else "empty or truncated file"
+
+
+def read_checkpoint(path: str | Path) -> RawCheckpoint:
+    """Read ``path`` safely: the state dict and, when present, the constructor."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    content = _safe_torch_load(path)
+    if not isinstance(content, Mapping):
+        raise CheckpointError(
+            f"{path}: expected a checkpoint dict with a 'net' state dict, got {type(content)}"
+        )
+    if "net" in content:
+        state_dict = content["net"]
+    elif content and all(isinstance(v, torch.Tensor) for v in content.values()):
+        state_dict = content  # a bare state dict
+    else:
+        raise CheckpointError(
+            f"{path}: expected a checkpoint dict with a 'net' state dict; keys: "
+            f"{', '.join(map(str, list(content)[:8]))}"
+        )
+    if not isinstance(state_dict, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
+    ):
+        raise CheckpointError(f"{path}: 'net' is not a state dict of named tensors")
+    constructor, kwds = _constructor(path, content.get("constructor"))
+    net_type = content.get("net_type")
+    return RawCheckpoint(
+        path=path,
+        state_dict=dict(state_dict),
+        constructor=constructor,
+        kwds=kwds,
+        net_type=net_type if isinstance(net_type, str) else None,
+    )
+
+
+def _constructor(path: Path, record: Any) -> tuple[tuple[str, str] | None, dict[str, Any]]:
+    if record is None:
+        return None, {}
+    attrs = vars(record) if isinstance(record, CheckpointRecord) else {}
+    fun_module, fun_name = attrs.get("fun_module"), attrs.get("fun_name")
+    kwds, args = attrs.get("kwds", {}), attrs.get("args", ())
+    if not (isinstance(fun_module, str) and isinstance(fun_name, str) and isinstance(kwds, dict)):
+        raise CheckpointError(
+            f"{path}: 'constructor' is not a pytracking NetConstructor (got {record!r})"
+        )
+    if args:
+        raise CheckpointError(
+            f"{path}: constructor {fun_module}.{fun_name} has positional arguments {args!r}; "
+            "only keyword arguments are supported"
+        )
+    fun_module = fun_module.removeprefix("dlframework.")
+    return (fun_module, fun_name), dict(kwds)
+
+
+def identify_architecture(raw: RawCheckpoint) -> Architecture:
+    """The architecture named by the constructor, told apart by state-dict keys if needed."""
+    candidates = [a for a in ARCHITECTURES if raw.constructor in (None, a.constructor)]
+    if not candidates:
+        module, name = raw.constructor or ("", "")
+        known = ", ".join(f"{a.constructor[0]}.{a.constructor[1]}" for a in ARCHITECTURES)
+        raise CheckpointError(
+            f"{raw.path}: the constructor {module}.{name} names a network this package does not "
+            f"implement; expected one of: {known}"
+        )
+    marked = [
+        a for a in candidates if a.marker and any(k.startswith(a.marker) for k in raw.state_dict)
+    ]
+    unmarked = [a for a in candidates if a.marker is None]
+    return (marked or unmarked or candidates)[0]
+
+
+def _kwds_without_constructor(raw: RawCheckpoint, arch: Architecture) -> dict[str, Any]:
+    """Constructor arguments for a file without a constructor: the training-script values."""
+    kwds = dict(arch.default_kwds)
+    if arch.name == "det_dimp50":
+        if "merge_layer2.weight" not in raw.state_dict:
+            raise CheckpointError(
+                f"{raw.path}: a DeT checkpoint without a constructor: its merge type (max, mean "
+                "or mul) cannot be told from the weights"
+            )
+        kwds["merge_type"] = "conv"
+    LOGGER.warning(
+        "%s has no constructor; assuming the %s training-script arguments", raw.path, arch.name
+    )
+    return kwds
+
+
+def _import_builder(target: str):
+    module_name, function_name = target.split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def build_network(arch: Architecture, kwds: Mapping[str, Any]) -> nn.Module:
+    """Build ``arch`` with random weights from constructor ``kwds``."""
+    return _import_builder(arch.builder)(dict(kwds))
+
+
+def load_network(path: str | Path) -> LoadedNetwork:
+    """Build the checkpoint's network and load its weights strictly; eval mode, on CPU."""
+    raw = read_checkpoint(path)
+    arch = identify_architecture(raw)
+    kwds = raw.kwds if raw.constructor is not None else _kwds_without_constructor(raw, arch)
+    try:
+        network = build_network(arch, kwds)
+    except UnsupportedArchitectureError as error:
+        raise CheckpointError(f"{raw.path}: {arch.name} checkpoint: {error}") from None
+    _check_state_dict(raw, arch, network)
+    network.load_state_dict(raw.state_dict, strict=True)
+    network.eval()
+    return LoadedNetwork(network=network, architecture=arch, kwds=dict(kwds))
+
+
+def _check_state_dict(raw: RawCheckpoint, arch: Architecture, network: nn.Module) -> None:
+    """Refuse a state dict that is not exactly ``arch``'s, saying what differs."""
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(raw.state_dict))
+    unexpected = sorted(set(raw.state_dict) - set(expected))
+    reshaped = [
+        f"{key} {list(raw.state_dict[key].shape)} (expected {list(expected[key].shape)})"
+        for key in sorted(set(expected) & set(raw.state_dict))
+        if raw.state_dict[key].shape != expected[key].shape
+    ]
+    if not (missing or unexpected or reshaped):
+        return
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("resized", reshaped)):
+        if items:
+            problems.append(f"{len(items)} {label} (e.g. {', '.join(items[:3])})")
+    described = f"net_type {raw.net_type}" if raw.net_type else "no net_type"
+    raise CheckpointError(
+        f"{raw.path}: the state dict ({len(raw.state_dict)} entries, {described}) is not a "
+        f"{arch.name} network ({len(expected)} entries): {'; '.join(problems)}"
+    )

@@ -1,0 +1,81 @@
+"""TrDiMP network: DiMP-50 with the transformer inside its classifier (``classifier.transformer``).
+
+The official ``trdimp_net.pth.tar`` was saved by TransformerTrack's own ``dimpnet50`` (same
+constructor name as pytracking's DiMP-50), so its state dict is the 407 DiMP-50 entries plus 12
+transformer entries (the shared self-attention listed twice). The interface is DiMP's (see
+``tracking/networks/dimp/network.py``) plus two exported methods:
+
+* ``encode(memory (N, 512, H, W)) -> encoded memory (N, 512, H, W)``: the encoder over the
+  classification features of the memory images, attending across all of them.
+* ``decode(feat (M, 512, H, W), encoded (N, 512, H, W), labels (N, H, W)) -> (M, 512, H, W)``:
+  the decoder applied to each of the M images on its own; ``labels`` are the memory images'
+  Gaussian target labels (``transformer.gaussian_labels``).
+
+The DiMP filter is learned on, and applied to, decoded features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rgbd_tracker_ros.tracking.networks.dimp.classifier import LinearFilter
+from rgbd_tracker_ros.tracking.networks.dimp.iounet import AtomIoUNet
+from rgbd_tracker_ros.tracking.networks.dimp.network import (
+    DiMPConfig,
+    DiMPNet,
+    build_iounet,
+    build_linear_filter,
+)
+from rgbd_tracker_ros.tracking.networks.resnet import ResNet, resnet50
+from rgbd_tracker_ros.tracking.networks.trdimp.transformer import Transformer
+
+ARCHITECTURE = "trdimp"
+
+
+class TransformerLinearFilter(LinearFilter):
+    """DiMP classifier that also holds the transformer, where the checkpoint has it."""
+
+    def __init__(self, base: LinearFilter, transformer: Transformer) -> None:
+        super().__init__(
+            base.filter_size, base.filter_initializer, base.filter_optimizer, base.feature_extractor
+        )
+        self.transformer = transformer
+
+
+class TrDiMPNet(DiMPNet):
+    """TrDiMP / TrSiam network (one network for both: TrSiam skips the filter optimiser)."""
+
+    def __init__(
+        self,
+        feature_extractor: ResNet,
+        classifier: TransformerLinearFilter,
+        bb_regressor: AtomIoUNet,
+    ) -> None:
+        super().__init__(feature_extractor, classifier, bb_regressor, ARCHITECTURE)
+
+    @torch.jit.export
+    def encode(self, memory: Tensor) -> Tensor:
+        return self.classifier.transformer.encode(memory)
+
+    @torch.jit.export
+    def decode(self, feat: Tensor, encoded: Tensor, labels: Tensor) -> Tensor:
+        return self.classifier.transformer.decode(feat, encoded, labels)
+
+
+def build_trdimpnet50(kwds: Mapping[str, Any]) -> TrDiMPNet:
+    """TrDiMP from TransformerTrack ``dimpnet50`` constructor arguments.
+
+    The transformer's shape (d_model 512, one head, one layer, key width 128) is fixed in the
+    reference's constructor, so no argument selects it.
+    """
+    config = DiMPConfig.from_kwds(kwds)
+    backbone = resnet50()
+    classifier = TransformerLinearFilter(
+        build_linear_filter(config),
+        Transformer(config.out_feature_dim),
+    )
+    return TrDiMPNet(backbone, classifier, build_iounet(config, backbone))

@@ -1,0 +1,227 @@
+"""TrDiMP's transformer (Wang et al., CVPR 2021), laid out so the official state dict loads.
+
+The reference implementation (594422814/TransformerTrack) is a single-head, single-layer
+encoder/decoder with "relation units": cosine-similarity attention with a temperature of 30,
+ONE key projection ``WK`` applied to both queries and keys, the value left unprojected, and an
+instance L2 normalisation after every residual step. Facts: ``shared/reference/trackers.md`` §5.
+
+Layout details that strict loading depends on:
+
+* One self-attention module is shared by the encoder and the decoder, so the state dict lists its
+  tensors under both ``encoder.layers.0.self_attn`` and ``decoder.layers.0.self_attn``; we share
+  the module too, and ``load_state_dict`` assigns both keys to the same tensors.
+* ``WV`` (512x512) is in the state dict but never used by the reference's forward pass.
+
+Here features stay feature maps ``(images, C, H, W)`` (one sequence) instead of the reference's
+``(tokens, batch, C)``: the attention is the same function, the per-image normalisation is
+simpler to state, and several query images can be decoded at once (the reference decodes
+them one by one; each image's result does not depend on the others).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rgbd_tracker_ros.tracking.networks.dimp.classifier import InstanceL2Norm
+
+ATTENTION_TEMPERATURE = 30.0
+"""Softmax temperature of every relation unit: a constant of the reference, not a weight."""
+
+KEY_FEATURE_DIM = 128
+"""Width of the ``WK`` projection (``key_feature_dim`` of the reference)."""
+
+QUERY_CHUNK = 1024
+"""Query tokens attended at once; bounds the attention weights' memory, not the result."""
+
+LABEL_SIGMA_FACTOR = 0.1
+"""Gaussian label width relative to sqrt(feature cells); fixed by the reference tracker and
+the training label function, so part of what the network was trained for."""
+
+
+def _tokens(maps: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, H*W, C), pixels in row-major order (the reference's token order)."""
+    return maps.flatten(2).transpose(1, 2)
+
+
+def _maps(tokens: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``_tokens`` for tokens grouped like ``like`` (N, C, H, W)."""
+    n, c, h, w = like.shape
+    return tokens.reshape(n, h * w, c).transpose(1, 2).reshape(n, c, h, w)
+
+
+class RelationUnit(nn.Module):
+    """One attention head: softmax(temperature * cos(WK q, WK k)) applied to raw values."""
+
+    def __init__(self, feature_dim: int = 512, key_feature_dim: int = KEY_FEATURE_DIM) -> None:
+        super().__init__()
+        self.temperature = ATTENTION_TEMPERATURE
+        self.query_chunk = QUERY_CHUNK
+        self.WK = nn.Linear(feature_dim, key_feature_dim)
+        # Loaded from the checkpoint for strictness; the reference never applies it.
+        self.WV = nn.Linear(feature_dim, feature_dim)
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.WK(tokens), p=2.0, dim=-1)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, Lq, C), (B, Lk, C), values (B, Lk, D) -> (B, Lq, D).
+
+        Queries go in chunks so that the Lq x Lk weights never exist at once: the encoder over
+        a full memory (20 images of 22x22) would otherwise hold a 9680 x 9680 matrix.
+        """
+        keys = self.embed(key).transpose(1, 2)
+        outputs: list[torch.Tensor] = []
+        for part in torch.split(query, self.query_chunk, dim=1):
+            weights = torch.softmax(torch.bmm(self.embed(part), keys) * self.temperature, dim=-1)
+            outputs.append(torch.bmm(weights, value))
+        return torch.cat(outputs, dim=1)
+
+
+class MultiheadAttention(nn.Module):
+    """The reference's container of relation units; TrDiMP uses exactly one (``head.0``).
+
+    With one head the reference's concatenation over heads is the identity, so a single unit
+    is all that exists here.
+    """
+
+    def __init__(self, feature_dim: int = 512, key_feature_dim: int = KEY_FEATURE_DIM) -> None:
+        super().__init__()
+        self.head = nn.ModuleList([RelationUnit(feature_dim, key_feature_dim)])
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        return self.head[0](query, key, value)
+
+
+def _norm_scale(feature_dim: int) -> float:
+    """InstanceL2Norm scale of every transformer step: that of 4x4-filter classifier features.
+
+    The reference writes the 4 * 4 as constants, whatever the classifier's filter size.
+    """
+    return math.sqrt(1.0 / (feature_dim * 4 * 4))
+
+
+class TransformerEncoderLayer(nn.Module):
+    """E = IN(X + SA(X, X, X)) with attention across ALL memory images' pixels jointly."""
+
+    def __init__(self, self_attn: MultiheadAttention, norm_scale: float) -> None:
+        super().__init__()
+        self.self_attn = self_attn
+        self.norm = InstanceL2Norm(scale=norm_scale)
+
+    def forward(self, memory: torch.Tensor) -> torch.Tensor:
+        n, c = memory.shape[0], memory.shape[1]
+        tokens = _tokens(memory).reshape(1, -1, c)
+        attended = self.self_attn(tokens, tokens, tokens).reshape(n, -1, c)
+        return self.norm(memory + _maps(attended, memory))
+
+
+class TransformerDecoderLayer(nn.Module):
+    """The decoder step of the reference, per query image.
+
+    T = IN(Z + SA(Z)) (self-attention inside the image); from the cross-attention A of T over
+    the encoded memory E: mask = A @ labels, T2 = IN(T * mask); T4 = IN(T + A @ (E * labels));
+    output IN(T2 + T4). Both cross-attention calls share query, key and WK, hence one A, applied
+    to the labels and the label-masked memory side by side.
+    """
+
+    def __init__(self, self_attn: MultiheadAttention, feature_dim: int, norm_scale: float) -> None:
+        super().__init__()
+        self.self_attn = self_attn
+        self.cross_attn = MultiheadAttention(feature_dim)
+        self.norm = InstanceL2Norm(scale=norm_scale)
+
+    def forward(
+        self, query: torch.Tensor, memory: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        c = query.shape[1]
+        query_tokens = _tokens(query)
+        target = self.norm(
+            query + _maps(self.self_attn(query_tokens, query_tokens, query_tokens), query)
+        )
+
+        target_tokens = _tokens(target).reshape(1, -1, c)
+        memory_tokens = _tokens(memory).reshape(1, -1, c)
+        label_tokens = labels.reshape(1, -1, 1)
+        values = torch.cat((label_tokens, memory_tokens * label_tokens), dim=2)
+        attended = self.cross_attn(target_tokens, memory_tokens, values)
+        mask, masked_memory = attended[:, :, :1], attended[:, :, 1:]
+
+        target_masked = self.norm(target * _maps(mask, target[:, :1]))
+        target_plus = self.norm(target + _maps(masked_memory, target))
+        return self.norm(target_masked + target_plus)
+
+
+class TransformerEncoder(nn.Module):
+    def __init__(self, layer: TransformerEncoderLayer) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([layer])
+
+    def forward(self, memory: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            memory = layer(memory)
+        return memory
+
+
+class TransformerDecoder(nn.Module):
+    def __init__(self, layer: TransformerDecoderLayer) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([layer])
+
+    def forward(
+        self, query: torch.Tensor, memory: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        for layer in self.layers:
+            query = layer(query, memory, labels)
+        return query
+
+
+class Transformer(nn.Module):
+    """``classifier.transformer`` of the TrDiMP checkpoint (d_model 512, one head, one layer)."""
+
+    def __init__(self, feature_dim: int = 512) -> None:
+        super().__init__()
+        shared_self_attn = MultiheadAttention(feature_dim)
+        norm_scale = _norm_scale(feature_dim)
+        self.encoder = TransformerEncoder(TransformerEncoderLayer(shared_self_attn, norm_scale))
+        self.decoder = TransformerDecoder(
+            TransformerDecoderLayer(shared_self_attn, feature_dim, norm_scale)
+        )
+
+    def encode(self, memory: torch.Tensor) -> torch.Tensor:
+        """Memory features (N, C, H, W) -> encoded memory (N, C, H, W)."""
+        return self.encoder(memory)
+
+    def decode(
+        self, query: torch.Tensor, memory: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Query features (M, C, H, W), encoded memory (N, C, H, W) and its Gaussian labels
+        (N, H, W) -> decoded features (M, C, H, W), each query image on its own."""
+        return self.decoder(query, memory, labels)
+
+
+def gaussian_labels(
+    boxes_xywh: torch.Tensor,
+    feature_size: int,
+    image_size: float,
+    kernel_size: int,
+    sigma_factor: float = LABEL_SIGMA_FACTOR,
+) -> torch.Tensor:
+    """Target labels of the transformer memory: (N, 4) sample-pixel boxes -> (N, H, W).
+
+    A Gaussian of width ``sigma_factor * feature_size`` cells at the box centre, on the
+    feature grid (not the score grid), shifted by half a cell for an even kernel as in the
+    reference's ``gaussian_label_function(..., end_pad_if_even=False)``.
+    """
+    centre = boxes_xywh[:, :2] + 0.5 * boxes_xywh[:, 2:]
+    even_shift = 0.5 * float((kernel_size + 1) % 2)
+    centre = feature_size * (centre - image_size / 2) / image_size + even_shift
+    sigma = sigma_factor * float(feature_size)
+    grid = torch.arange(feature_size, dtype=boxes_xywh.dtype, device=boxes_xywh.device)
+    grid = grid - (feature_size - 1) / 2
+    gauss_x = torch.exp(-0.5 * ((grid[None, :] - centre[:, 0:1]) / sigma) ** 2)
+    gauss_y = torch.exp(-0.5 * ((grid[None, :] - centre[:, 1:2]) / sigma) ** 2)
+    return gauss_y[:, :, None] * gauss_x[:, None, :]

@@ -1,0 +1,1 @@
+"""OpenCV's weight-free trackers (MIL, CSRT, KCF) as evaluation baselines."""

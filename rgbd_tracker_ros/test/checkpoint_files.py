@@ -1,0 +1,116 @@
+"""Checkpoint files in the layout of the official releases, written from any state dict.
+
+No official checkpoint can be downloaded here, so tests build random-weight files exactly as
+pytracking's ``LTRTrainer.save_checkpoint`` lays them out (training record, ``NetConstructor``,
+stats and settings records) and check that ``tracking.networks.checkpoint`` reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import types
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
+
+
+@contextlib.contextmanager
+def importable_record_classes() -> Iterator[None]:
+    """Make the stand-in classes importable by name while pickling, then remove the modules."""
+    added: list[str] = []
+    try:
+        for full_name, cls in ckpt.record_classes().items():
+            parts = full_name.split(".")
+            for depth in range(1, len(parts)):
+                module_name = ".".join(parts[:depth])
+                if module_name not in sys.modules:
+                    sys.modules[module_name] = types.ModuleType(module_name)
+                    added.append(module_name)
+            setattr(sys.modules[".".join(parts[:-1])], parts[-1], cls)
+        yield
+    finally:
+        for module_name in added:
+            del sys.modules[module_name]
+
+
+def record(full_name: str, **attributes: Any) -> ckpt.CheckpointRecord:
+    instance = ckpt.record_class(full_name)()
+    vars(instance).update(attributes)
+    return instance
+
+
+def save_training_record(
+    path: str | Path,
+    state_dict: Mapping[str, torch.Tensor],
+    constructor: tuple[str, str] | None,
+    kwds: Mapping[str, Any],
+    net_type: str,
+    legacy_format: bool = False,
+) -> Path:
+    """Write ``state_dict`` in the layout of pytracking's ``LTRTrainer.save_checkpoint``.
+
+    ``constructor`` (fun_module, fun_name) becomes a ``NetConstructor`` record with ``kwds``
+    (``None``: no constructor, as in a stripped file). ``legacy_format`` writes the pre-1.6
+    (non-zip) serialisation that older released files use.
+    """
+    net_constructor = None
+    if constructor is not None:
+        net_constructor = record(
+            "ltr.admin.model_constructor.NetConstructor",
+            fun_name=constructor[1],
+            fun_module=constructor[0],
+            args=(),
+            kwds=dict(kwds),
+        )
+    state = {
+        "epoch": 50,
+        "actor_type": "DiMPActor",
+        "net_type": net_type,
+        "net": OrderedDict(state_dict),
+        "net_info": None,
+        "constructor": net_constructor,
+        "optimizer": {"state": {}, "param_groups": [{"lr": 2e-4, "params": [0, 1, 2]}]},
+        "stats": OrderedDict(
+            train=OrderedDict(
+                {"Loss/total": record("ltr.admin.stats.AverageMeter", avg=0.5, count=10)}
+            )
+        ),
+        "settings": record(
+            "ltr.admin.settings.Settings",
+            env=record("ltr.admin.local.EnvironmentSettings", workspace_dir="/nonexistent"),
+            batch_size=26,
+            module_name="dimp",
+        ),
+    }
+    path = Path(path)
+    with importable_record_classes():
+        torch.save(state, path, _use_new_zipfile_serialization=not legacy_format)
+    return path
+
+
+def write_official_layout_checkpoint(
+    path: str | Path,
+    arch_name: str = "dimp50",
+    kwds: Mapping[str, Any] | None = None,
+    network: nn.Module | None = None,
+    legacy_format: bool = False,
+) -> Path:
+    """A checkpoint of ``arch_name`` as released files are laid out, for tests and benchmarks.
+
+    ``network`` defaults to a randomly initialised network built from ``kwds`` (default: the
+    training-script arguments, which the file's constructor records).
+    """
+    arch = ckpt.architecture(arch_name)
+    kwds = dict(arch.default_kwds if kwds is None else kwds)
+    if network is None:
+        network = ckpt.build_network(arch, kwds)
+    return save_training_record(
+        path, network.state_dict(), arch.constructor, kwds, arch.net_type, legacy_format
+    )

@@ -1,0 +1,88 @@
+"""The benchmark tool: variant selection from tracker parameters, and a tiny timed run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rgbd_tracker_ros.evaluation import benchmark
+from rgbd_tracker_ros.sequences.synthetic import generate_sequence, preset_config
+from rgbd_tracker_ros.tools import benchmark as benchmark_tool
+from rgbd_tracker_ros.tools.cli import tracker_overrides
+from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
+from rgbd_tracker_ros.tracking.registry import register_tracker
+
+
+class StagedTracker:
+    """Reports two stages; records the parameters it was built with."""
+
+    name = "test_staged"
+
+    def initialize(self, frame: Frame, box_xywh: tuple[float, float, float, float]) -> None:
+        self._box = tuple(box_xywh)
+
+    def track(self, frame: Frame) -> TrackResult:
+        timings = {"features": 0.001, "solve": 0.002}
+        return TrackResult(self._box, 1.0, TrackerState.TRACKING, timings=timings)
+
+
+def build_staged(params: Mapping[str, Any]) -> StagedTracker:
+    BUILT.append(dict(params))
+    return StagedTracker()
+
+
+BUILT: list[dict[str, Any]] = []
+register_tracker("test_staged", f"{__name__}:build_staged")
+
+
+def test_variants_come_from_tracker_parameters():
+    defaults = {"device": "auto", "jit": True, "precision": "fp32", "other": 1}
+    cpu_only = benchmark.variants(defaults, {}, ["cpu"], vary=True)
+    # fp16 is never paired with a CPU device.
+    assert cpu_only == [
+        {"device": "cpu", "jit": False, "precision": "fp32"},
+        {"device": "cpu", "jit": True, "precision": "fp32"},
+    ]
+    both = benchmark.variants(defaults, {}, ["cpu", "cuda"], vary=True)
+    assert {"device": "cuda", "jit": True, "precision": "fp16"} in both
+    assert len(both) == 6
+    # A parameter fixed on the command line is not varied; --no-variants keeps only devices.
+    assert benchmark.variants(defaults, {"jit": False}, ["cpu"], vary=True) == [
+        {"device": "cpu", "precision": "fp32"}
+    ]
+    assert benchmark.variants(defaults, {}, ["cpu"], vary=False) == [{"device": "cpu"}]
+    # A tracker without such parameters (e.g. OpenCV's) has a single default variant.
+    assert benchmark.variants({"opencv_params": {}}, {}, ["cpu", "cuda"], vary=True) == [{}]
+
+
+def test_benchmark_run_writes_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture):
+    sequence = generate_sequence(
+        preset_config("easy", seed=3, num_frames=8, width=64, height=48, photo_textures=False),
+        tmp_path / "seq",
+    )
+    BUILT.clear()
+    argv = ["--trackers", "test_staged", "--sequence", str(sequence), "--frames", "5"]
+    argv += ["--runs", "2", "--warmup", "1", "--output", str(tmp_path / "out")]
+    assert benchmark_tool.main(argv) == 0
+    assert "test_staged" in capsys.readouterr().out
+    document = json.loads((tmp_path / "out" / benchmark.REPORT_JSON).read_text())
+    (result,) = document["results"]
+    assert result["track"]["count"] == 10  # 5 frames x 2 runs
+    assert len(result["fps_per_run"]) == 2
+    assert set(result["stages"]) == {"features", "solve"}
+    assert result["stages"]["solve"]["median_ms"] == pytest.approx(2.0)
+    assert result["speedup"] == 1.0
+    assert document["machine"]["cpu_count"] >= 1
+    assert (tmp_path / "out" / benchmark.REPORT_TABLE).read_text().startswith("seq: 64x48")
+    assert BUILT == [{}]
+
+
+def test_param_routing_and_bad_flags():
+    assert tracker_overrides(["test_staged.x=2"], ["test_staged"]) == {"test_staged": {"x": 2}}
+    with pytest.raises(ValueError, match="no tracker in --trackers has parameter"):
+        tracker_overrides(["nothing_has_this=1"], ["test_staged"])
+    assert benchmark_tool.main(["--trackers", "test_staged", "--frames", "0"]) == 1

@@ -1,0 +1,200 @@
+"""End to end: `evaluate` over two tiny generated sequences with test-only trackers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rgbd_tracker_ros.evaluation import evaluate, metrics
+from rgbd_tracker_ros.evaluation.results import read_results
+from rgbd_tracker_ros.sequences.depthtrack import read_sequence
+from rgbd_tracker_ros.sequences.synthetic import generate_sequence, preset_config
+from rgbd_tracker_ros.tools import evaluate as evaluate_tool
+from rgbd_tracker_ros.tools.cli import tracker_overrides
+from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
+from rgbd_tracker_ros.tracking.registry import register_tracker
+
+# Ground truth the oracle replays, keyed by the init box (the only thing a tracker is told).
+ORACLE_TRUTH: dict[tuple[float, ...], np.ndarray] = {}
+BUILT: list[str] = []
+
+
+class OracleTracker:
+    """Returns the ground truth; LOST with score 0 (last box kept) while the target is absent."""
+
+    name = "test_oracle"
+
+    def initialize(self, frame: Frame, box_xywh: tuple[float, float, float, float]) -> None:
+        self._truth = ORACLE_TRUTH[tuple(box_xywh)]
+        self._index = 0
+        self._box = tuple(box_xywh)
+
+    def track(self, frame: Frame) -> TrackResult:
+        self._index += 1
+        row = self._truth[self._index]
+        if np.isnan(row).any():
+            return TrackResult(self._box, 0.0, TrackerState.LOST)
+        self._box = tuple(float(v) for v in row)
+        return TrackResult(self._box, 1.0, TrackerState.TRACKING, timings={"lookup": 1e-4})
+
+
+class StillTracker:
+    """Keeps the init box forever with full confidence."""
+
+    name = "test_still"
+
+    def initialize(self, frame: Frame, box_xywh: tuple[float, float, float, float]) -> None:
+        self._box = tuple(box_xywh)
+
+    def track(self, frame: Frame) -> TrackResult:
+        return TrackResult(self._box, 1.0, TrackerState.TRACKING)
+
+
+def build_oracle(params: Mapping[str, Any]) -> OracleTracker:
+    BUILT.append("test_oracle")
+    return OracleTracker()
+
+
+def build_still(params: Mapping[str, Any]) -> StillTracker:
+    BUILT.append("test_still")
+    return StillTracker()
+
+
+def build_unavailable(params: Mapping[str, Any]) -> StillTracker:
+    raise ImportError("needs a package this test does not have")
+
+
+register_tracker("test_oracle", f"{__name__}:build_oracle")
+register_tracker("test_still", f"{__name__}:build_still")
+register_tracker("test_unavailable", f"{__name__}:build_unavailable")
+
+
+@pytest.fixture(scope="module")
+def sequences(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sequences")
+    tiny = {"width": 64, "height": 48, "photo_textures": False}
+    generate_sequence(
+        preset_config("easy", seed=1, num_frames=12, name="easy", **tiny), root / "easy"
+    )
+    generate_sequence(
+        preset_config("out_of_view", seed=2, num_frames=60, name="away", **tiny), root / "away"
+    )
+    for name in ("easy", "away"):
+        truth = read_sequence(root / name).groundtruth
+        ORACLE_TRUTH[tuple(truth[0])] = truth
+    return root
+
+
+ALL = ("test_oracle", "test_still", "test_unavailable")
+
+
+def _run(sequences: Path, out: Path, *extra: str, trackers: tuple[str, ...] = ALL) -> int:
+    return evaluate_tool.main(
+        [
+            "--sequences",
+            str(sequences),
+            "--trackers",
+            *trackers,
+            "--output",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
+
+
+def test_evaluate_writes_summary_plots_and_resumes(sequences: Path, tmp_path: Path):
+    out = tmp_path / "results"
+    BUILT.clear()
+    assert _run(sequences, out) == 0
+    assert sorted(BUILT) == ["test_oracle"] * 3 + ["test_still"] * 3  # probe + 2 sequences
+
+    summary = json.loads((out / "summary.json").read_text())
+    by_name = {t["tracker"]: t for t in summary["trackers"]}
+    assert set(by_name) == {"test_oracle", "test_still"}
+    assert "test_unavailable" in summary["unavailable"]
+    oracle = by_name["test_oracle"]
+    # Perfect boxes: IoU 1 passes every threshold but t = 1 (strictly greater).
+    assert oracle["auc"] == pytest.approx(20 / 21)
+    assert oracle["precision_20px"] == 1.0
+    assert oracle["absent_detection_rate"] == 1.0
+    assert oracle["reappearances"] >= 1
+    assert oracle["reacquisition_rate"] == 1.0
+    assert oracle["lt_f_score"] == pytest.approx(1.0)
+    assert oracle["position_error"]["frames"] > 0
+    assert "lookup" in oracle["stage_times"]
+
+    # The still tracker's AUC, recomputed here from the ground truth alone.
+    expected = []
+    for name in ("away", "easy"):
+        truth = read_sequence(sequences / name).groundtruth
+        still = np.repeat(truth[:1], len(truth) - 1, axis=0)
+        expected.append(metrics.success_curve(metrics.iou(still, truth[1:])))
+    still = by_name["test_still"]
+    assert still["auc"] == pytest.approx(metrics.success_auc(metrics.mean_curve(expected)))
+    assert still["absent_detection_rate"] == 0.0
+    assert [s["sequence"] for s in still["per_sequence"]] == ["away", "easy"]
+
+    markdown = (out / "summary.md").read_text()
+    assert "| test_oracle | 0.952 |" in markdown
+    assert "test_unavailable: needs a package" in markdown
+    for png in ("success", "precision", "precision_recall", "per_sequence_auc"):
+        assert (out / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Resume: nothing is re-tracked; a damaged results file is redone.
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*.txt")}
+    BUILT.clear()
+    assert _run(sequences, out) == 0
+    assert sorted(BUILT) == ["test_oracle", "test_still"]  # availability probes only
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/*.txt")} == stamps
+    damaged = out / "test_still" / "away.txt"
+    damaged.write_text("\n".join(damaged.read_text().splitlines()[:-3]) + "\n")
+    BUILT.clear()
+    assert _run(sequences, out) == 0
+    assert sorted(BUILT) == ["test_oracle", "test_still", "test_still"]
+    assert len(read_results(damaged, "away", 60)) == 60
+
+
+def test_score_only_and_bad_input_errors(
+    sequences: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    out = tmp_path / "results"
+    still = ("test_still",)
+    assert _run(sequences, out, "--limit", "1", trackers=still) == 0
+    BUILT.clear()
+    assert _run(sequences, out, "--limit", "1", "--score-only", trackers=still) == 0
+    assert BUILT == []
+
+    # Scoring a sequence that has no results names it.
+    assert _run(sequences, out, "--score-only", trackers=still) == 1
+    assert "no results for sequence 'easy'" in caplog.text
+
+    # Results made with other parameters are not mixed in.
+    assert _run(sequences, out, "--limit", "1", "--param", "test_still.size=3", trackers=still) == 1
+    assert "other parameters" in caplog.text
+
+    # A listed but missing sequence.
+    (sequences / "list.txt").write_text("easy\nmissing_one\n")
+    try:
+        assert _run(sequences, tmp_path / "other") == 1
+        assert "missing_one" in caplog.text
+    finally:
+        (sequences / "list.txt").unlink()
+
+
+def test_param_parsing_and_suite_recipe():
+    parsed = tracker_overrides(["a.x=3", "a.y=[1, 2]", "b.z=fp16"], ["a", "b"])
+    assert parsed == {"a": {"x": 3, "y": [1, 2]}, "b": {"z": "fp16"}}
+    with pytest.raises(ValueError, match="'c' is not in --trackers"):
+        tracker_overrides(["c.x=1"], ["depth_dcf"])
+    with pytest.raises(ValueError, match=r"\[TRACKER\.\]KEY=VALUE"):
+        tracker_overrides(["x"], ["a"])
+    # Unqualified keys go to every tracker that has them.
+    routed = tracker_overrides(["cell_size_px=4"], ["depth_dcf", "opencv_kcf"])
+    assert routed == {"depth_dcf": {"cell_size_px": 4}, "opencv_kcf": {}}
+    assert evaluate.SUITE_SEQUENCES >= 20

@@ -114,3 +114,34 @@ def write_official_layout_checkpoint(
     return save_training_record(
         path, network.state_dict(), arch.constructor, kwds, arch.net_type, legacy_format
     )
+
+
+PYSOT_LAYOUTS = ("bare", "snapshot")
+
+
+def write_pysot_checkpoint(
+    path: str | Path,
+    network: nn.Module,
+    layout: str = "bare",
+    data_parallel: bool = False,
+) -> Path:
+    """``network``'s weights as pysot writes them.
+
+    ``layout`` 'bare': the model zoo's ``model.pth`` (the state dict itself); 'snapshot': a
+    training snapshot ``{'epoch', 'state_dict', 'optimizer'}``. ``data_parallel`` prefixes every
+    name with ``module.`` as multi-GPU training does.
+    """
+    if layout not in PYSOT_LAYOUTS:
+        raise ValueError(f"layout must be one of {PYSOT_LAYOUTS}, got {layout!r}")
+    prefix = ckpt.DATA_PARALLEL_PREFIX if data_parallel else ""
+    state_dict = OrderedDict((prefix + k, v) for k, v in network.state_dict().items())
+    content: Mapping[str, Any] = state_dict
+    if layout == "snapshot":
+        content = {
+            "epoch": 20,
+            ckpt.PYSOT_STATE_DICT_KEY: state_dict,
+            "optimizer": {"state": {}, "param_groups": [{"lr": 5e-3, "params": [0, 1]}]},
+        }
+    path = Path(path)
+    torch.save(content, path)
+    return path

@@ -14,7 +14,11 @@ from rclpy.node import Node
 # name -> (default, description, read_only)
 PARAMETERS: dict[str, tuple[Any, str, bool]] = {
     "autostart": (True, "Configure and activate on start.", True),
-    "tracker.name": ("depth_dcf", "Tracker: depth_dcf, dimp, det, trdimp, trsiam.", True),
+    "tracker.name": (
+        "depth_dcf",
+        "Tracker: depth_dcf, dimp, det, trdimp, trsiam, siamrpn, siamrpn_lt.",
+        True,
+    ),
     "tracker.model_path": ("", "TorchScript file from export_model (network trackers).", True),
     "tracker.device": ("auto", "auto (cuda if available, else cpu), cpu, cuda, cuda:N.", True),
     "tracker.params_file": ("", "YAML of tracker parameters overriding its defaults.", True),

@@ -42,7 +42,7 @@ def _read_overrides(path: Path | None) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="export_model",
-        description="Export an official DiMP/DeT/TrDiMP checkpoint to a TorchScript file.",
+        description="Export an official DiMP/DeT/TrDiMP/SiamRPN++ checkpoint to TorchScript.",
     )
     parser.add_argument("--checkpoint", required=True, type=Path, help="official .pth/.pth.tar")
     parser.add_argument("--output", required=True, type=Path, help="TorchScript file to write")

@@ -27,12 +27,15 @@ from rgbd_tracker_ros.tracking.params import default_params, merge_params
 
 LOGGER = logging.getLogger(__name__)
 
-# Which architectures each tracker can run (TrSiam is TrDiMP's network without optimisation).
+# Which architectures each tracker can run (TrSiam is TrDiMP's network without optimisation;
+# the SiamRPN++ LT logic runs either pysot model).
 TRACKER_ARCHITECTURES: dict[str, tuple[str, ...]] = {
     "dimp": ("dimp50",),
     "det": ("det_dimp50",),
     "trdimp": ("trdimp",),
     "trsiam": ("trdimp",),
+    "siamrpn": ("siamrpn_r50_l234_dwxcorr",),
+    "siamrpn_lt": ("siamrpn_r50_l234_dwxcorr_lt", "siamrpn_r50_l234_dwxcorr"),
 }
 ParamsT = TypeVar("ParamsT", bound=DiMPParams)
 

@@ -49,6 +49,8 @@ for _name, _factory in {
     "det": "rgbd_tracker_ros.tracking.dimp.tracker:build_det",
     "trdimp": "rgbd_tracker_ros.tracking.trdimp.tracker:build_trdimp",
     "trsiam": "rgbd_tracker_ros.tracking.trdimp.tracker:build_trsiam",
+    "siamrpn": "rgbd_tracker_ros.tracking.siamrpn.tracker:build_siamrpn",
+    "siamrpn_lt": "rgbd_tracker_ros.tracking.siamrpn.tracker:build_siamrpn_lt",
     "opencv_mil": "rgbd_tracker_ros.tracking.opencv.tracker:build_mil",
     "opencv_csrt": "rgbd_tracker_ros.tracking.opencv.tracker:build_csrt",
     "opencv_kcf": "rgbd_tracker_ros.tracking.opencv.tracker:build_kcf",

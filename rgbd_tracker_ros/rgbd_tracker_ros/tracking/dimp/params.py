@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from rgbd_tracker_ros.tracking.dimp import localization as loc
 from rgbd_tracker_ros.tracking.dimp.preprocessing import BORDER_MODES, AugmentationConfig
@@ -66,15 +66,7 @@ class DiMPParams:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DiMPParams:
         """Typed parameters from a merged mapping; missing or unknown names are an error."""
-        fields = {field.name: field.type for field in dataclasses.fields(cls)}
-        missing = sorted(set(fields) - set(values))
-        unknown = sorted(set(values) - set(fields))
-        if missing or unknown:
-            raise ValueError(
-                f"{cls.__name__}: missing parameter(s) {missing}, unknown parameter(s) {unknown}"
-            )
-        converted = {name: _convert(name, values[name], kind) for name, kind in fields.items()}
-        params = cls(**converted)
+        params = typed_params(cls, values)
         params.validate()
         return params
 
@@ -133,6 +125,22 @@ class DeTParams(DiMPParams):
 
     depth_clip_median_factor: float
     depth_clip_max_m: float
+
+
+TypedT = TypeVar("TypedT")
+
+
+def typed_params(cls: type[TypedT], values: Mapping[str, Any]) -> TypedT:
+    """The dataclass ``cls`` from a merged mapping, each value converted to its field's type;
+    missing or unknown names are an error."""
+    fields = {field.name: field.type for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    missing = sorted(set(fields) - set(values))
+    unknown = sorted(set(values) - set(fields))
+    if missing or unknown:
+        raise ValueError(
+            f"{cls.__name__}: missing parameter(s) {missing}, unknown parameter(s) {unknown}"
+        )
+    return cls(**{name: _convert(name, values[name], str(kind)) for name, kind in fields.items()})
 
 
 def _convert(name: str, value: Any, kind: str) -> Any:

@@ -53,6 +53,7 @@ from rgbd_tracker_ros.tracking.dimp.preprocessing import (
     sample_patch,
     sample_patch_multiscale,
 )
+from rgbd_tracker_ros.tracking.failures import FailureLog
 from rgbd_tracker_ros.tracking.model import load_tracker_model
 from rgbd_tracker_ros.tracking.stopwatch import Stopwatch
 
@@ -120,8 +121,7 @@ class DiMPTracker:
         self._localization_params = params.localization()
         self._generator = torch.Generator()
         self._target: _Target | None = None
-        self._last_error_log = -math.inf
-        self._unlogged_errors = 0
+        self._failures = FailureLog(LOGGER, self.name, params.error_log_interval_s)
 
     # ---------------------------------------------------------------- protocol
 
@@ -149,7 +149,7 @@ class DiMPTracker:
             with torch.no_grad():
                 result = self._track(frame, watch)
         except Exception as error:  # the Tracker protocol: report LOST, never raise
-            self._log_failure(error)
+            self._failures.report(error)
             result = TrackResult(self._box(), 0.0, TrackerState.LOST)
         result.timings = {**watch.times, "total": time.perf_counter() - start}
         return result
@@ -462,22 +462,6 @@ class DiMPTracker:
         size = np.array(scores.shape, dtype=np.float64) * cell
         x, y, w, h = (float(v) for v in pos_size_to_box(sample.sample_pos[index], size))
         return ScoreMap(scores.astype(np.float32), (x, y, w, h))
-
-    def _log_failure(self, error: Exception) -> None:
-        """Log at most one failure per ``error_log_interval_s``, counting the ones skipped."""
-        now = time.monotonic()
-        if now - self._last_error_log < self.params.error_log_interval_s:
-            self._unlogged_errors += 1
-            return
-        LOGGER.error(
-            "%s: track() failed, reporting LOST: %s (%d similar failure(s) not logged)",
-            self.name,
-            error,
-            self._unlogged_errors,
-            exc_info=error,
-        )
-        self._last_error_log = now
-        self._unlogged_errors = 0
 
 
 class DeTTracker(DiMPTracker):

@@ -1,4 +1,4 @@
-"""Official pytracking / DeT / TrDiMP checkpoints: safe reading and architecture dispatch.
+"""Official pytracking / DeT / TrDiMP / pysot checkpoints: safe reading and architecture dispatch.
 
 The released files (``dimp50.pth``, ``DeT_DiMP50_Max.pth``, ``trdimp_net.pth.tar``, ...) are
 ``torch.save`` pickles of a training record: ``net`` (the state dict), ``constructor`` (a
@@ -11,6 +11,10 @@ unknown class) is refused before it runs.
 
 The ``constructor`` picks the architecture (``ARCHITECTURES``) and its arguments (filter size,
 distance bins, DeT merge type, ...); the state dict must then match that architecture exactly.
+pysot's model zoo files (SiamRPN++ ``model.pth``) are bare state dicts; its training snapshots
+wrap one as ``{'state_dict': ...}``, and multi-GPU training prefixes every name with ``module.``:
+all three are read as pysot's ``load_pretrain`` reads them, the architecture then told by the
+state dict's own names and shapes (``Architecture.marker``/``marker_shape``).
 (The tests write random-weight files in the same layout: ``test/checkpoint_files.py``.)
 """
 
@@ -67,6 +71,16 @@ DIMP50_TRAIN_KWDS: dict[str, Any] = {
     "target_mask_act": "sigmoid",
     "score_act": "relu",
 }
+
+
+# A pysot SiamRPN++ state dict: its first neck convolution, whose width tells the configuration.
+PYSOT_MARKER = "neck.downsample2.downsample.0.weight"
+# pysot saves ``{'state_dict': ...}`` in training snapshots; DataParallel adds this prefix.
+PYSOT_STATE_DICT_KEY = "state_dict"
+DATA_PARALLEL_PREFIX = "module."
+# BatchNorm counters: training bookkeeping unused at inference, absent from files saved before
+# torch 0.4.1 (pysot's loader tolerates that), so a missing one is taken from the fresh network.
+BATCH_COUNTER_SUFFIX = ".num_batches_tracked"
 
 
 class CheckpointError(ValueError):
@@ -143,11 +157,14 @@ class Architecture:
     """A network this package can build from an official checkpoint."""
 
     name: str
-    constructor: tuple[str, str]  # (fun_module, fun_name) of the reference constructor
+    # (fun_module, fun_name) of the reference constructor; None: files never carry one (pysot)
+    constructor: tuple[str, str] | None
     builder: str  # "module:function" taking the constructor kwds, returning the nn.Module
     tracker: str  # the tracker that runs it by default
     net_type: str  # type(net).__name__ in the reference, stored as 'net_type'
     marker: str | None = None  # state-dict key prefix that tells it from same-constructor nets
+    # Shape of the state-dict entry ``marker`` (a full key then), to tell same-named nets apart.
+    marker_shape: tuple[int, ...] | None = None
     default_kwds: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -181,6 +198,24 @@ ARCHITECTURES: tuple[Architecture, ...] = (
             "init_gauss_sigma": 0.25 / 6 * 22,
             "frozen_backbone_layers": ["conv1", "bn1", "layer1", "layer2"],
         },
+    ),
+    Architecture(
+        name="siamrpn_r50_l234_dwxcorr",
+        constructor=None,
+        builder="rgbd_tracker_ros.tracking.networks.siamrpn.network:build_siamrpn_r50",
+        tracker="siamrpn",
+        net_type="ModelBuilder",
+        marker=PYSOT_MARKER,
+        marker_shape=(256, 512, 1, 1),
+    ),
+    Architecture(
+        name="siamrpn_r50_l234_dwxcorr_lt",
+        constructor=None,
+        builder="rgbd_tracker_ros.tracking.networks.siamrpn.network:build_siamrpn_r50_lt",
+        tracker="siamrpn_lt",
+        net_type="ModelBuilder",
+        marker=PYSOT_MARKER,
+        marker_shape=(128, 512, 1, 1),
     ),
 )
 
@@ -268,22 +303,24 @@ def read_checkpoint(path: str | Path) -> RawCheckpoint:
         )
     if "net" in content:
         state_dict = content["net"]
+    elif PYSOT_STATE_DICT_KEY in content:
+        state_dict = content[PYSOT_STATE_DICT_KEY]
     elif content and all(isinstance(v, torch.Tensor) for v in content.values()):
         state_dict = content  # a bare state dict
     else:
         raise CheckpointError(
-            f"{path}: expected a checkpoint dict with a 'net' state dict; keys: "
-            f"{', '.join(map(str, list(content)[:8]))}"
+            f"{path}: expected a checkpoint dict with a 'net' or 'state_dict' state dict, or a "
+            f"bare state dict; keys: {', '.join(map(str, list(content)[:8]))}"
         )
     if not isinstance(state_dict, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
     ):
-        raise CheckpointError(f"{path}: 'net' is not a state dict of named tensors")
+        raise CheckpointError(f"{path}: the state dict is not a mapping of named tensors")
     constructor, kwds = _constructor(path, content.get("constructor"))
     net_type = content.get("net_type")
     return RawCheckpoint(
         path=path,
-        state_dict=dict(state_dict),
+        state_dict={k.removeprefix(DATA_PARALLEL_PREFIX): v for k, v in state_dict.items()},
         constructor=constructor,
         kwds=kwds,
         net_type=net_type if isinstance(net_type, str) else None,
@@ -314,7 +351,9 @@ def identify_architecture(raw: RawCheckpoint) -> Architecture:
     candidates = [a for a in ARCHITECTURES if raw.constructor in (None, a.constructor)]
     if not candidates:
         module, name = raw.constructor or ("", "")
-        known = ", ".join(f"{a.constructor[0]}.{a.constructor[1]}" for a in ARCHITECTURES)
+        known = ", ".join(
+            f"{a.constructor[0]}.{a.constructor[1]}" for a in ARCHITECTURES if a.constructor
+        )
         raise CheckpointError(
             f"{raw.path}: the constructor {module}.{name} names a network this package does not "
             f"implement; expected one of: {known}"
@@ -322,13 +361,22 @@ def identify_architecture(raw: RawCheckpoint) -> Architecture:
     marked = [
         a for a in candidates if a.marker and any(k.startswith(a.marker) for k in raw.state_dict)
     ]
+    # Same marker, different shapes: the one whose shape matches; else the first, so that the
+    # error lists what differs from it.
+    shaped = [
+        a
+        for a in marked
+        if a.marker_shape is not None and tuple(raw.state_dict[a.marker].shape) == a.marker_shape
+    ]
     unmarked = [a for a in candidates if a.marker is None]
-    return (marked or unmarked or candidates)[0]
+    return (shaped or marked or unmarked or candidates)[0]
 
 
 def _kwds_without_constructor(raw: RawCheckpoint, arch: Architecture) -> dict[str, Any]:
     """Constructor arguments for a file without a constructor: the training-script values."""
     kwds = dict(arch.default_kwds)
+    if arch.constructor is None:  # its files never have one: nothing is assumed
+        return kwds
     if arch.name == "det_dimp50":
         if "merge_layer2.weight" not in raw.state_dict:
             raise CheckpointError(
@@ -361,21 +409,39 @@ def load_network(path: str | Path) -> LoadedNetwork:
         network = build_network(arch, kwds)
     except UnsupportedArchitectureError as error:
         raise CheckpointError(f"{raw.path}: {arch.name} checkpoint: {error}") from None
-    _check_state_dict(raw, arch, network)
-    network.load_state_dict(raw.state_dict, strict=True)
+    state_dict = _with_batch_counters(raw.state_dict, network)
+    _check_state_dict(raw, state_dict, arch, network)
+    network.load_state_dict(state_dict, strict=True)
     network.eval()
     return LoadedNetwork(network=network, architecture=arch, kwds=dict(kwds))
 
 
-def _check_state_dict(raw: RawCheckpoint, arch: Architecture, network: nn.Module) -> None:
+def _with_batch_counters(
+    state_dict: dict[str, torch.Tensor], network: nn.Module
+) -> dict[str, torch.Tensor]:
+    """``state_dict`` plus the network's own BatchNorm counters where the file has none."""
+    counters = {
+        key: value
+        for key, value in network.state_dict().items()
+        if key.endswith(BATCH_COUNTER_SUFFIX) and key not in state_dict
+    }
+    return {**state_dict, **counters}
+
+
+def _check_state_dict(
+    raw: RawCheckpoint,
+    state_dict: Mapping[str, torch.Tensor],
+    arch: Architecture,
+    network: nn.Module,
+) -> None:
     """Refuse a state dict that is not exactly ``arch``'s, saying what differs."""
     expected = network.state_dict()
-    missing = sorted(set(expected) - set(raw.state_dict))
-    unexpected = sorted(set(raw.state_dict) - set(expected))
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
     reshaped = [
-        f"{key} {list(raw.state_dict[key].shape)} (expected {list(expected[key].shape)})"
-        for key in sorted(set(expected) & set(raw.state_dict))
-        if raw.state_dict[key].shape != expected[key].shape
+        f"{key} {list(state_dict[key].shape)} (expected {list(expected[key].shape)})"
+        for key in sorted(set(expected) & set(state_dict))
+        if state_dict[key].shape != expected[key].shape
     ]
     if not (missing or unexpected or reshaped):
         return

@@ -11,25 +11,53 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 
-def _downsample(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
+def conv_bn(
+    in_planes: int,
+    out_planes: int,
+    stride: int = 1,
+    kernel_size: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+) -> nn.Sequential:
+    """Convolution (no bias) + batch norm: ResNet's residual downsampling branch."""
     return nn.Sequential(
-        nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False),
+        nn.Conv2d(
+            in_planes,
+            out_planes,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            bias=False,
+        ),
         nn.BatchNorm2d(out_planes),
     )
 
 
 class Bottleneck(nn.Module):
-    """1x1 - 3x3 (strided) - 1x1 convolutions with a residual connection (ResNet-50)."""
+    """1x1 - 3x3 (strided or dilated) - 1x1 convolutions with a residual connection (ResNet-50).
+
+    ``padding``/``dilation`` of the 3x3 convolution default to the plain ResNet's; pysot's
+    SiamRPN++ backbone sets them per block.
+    """
 
     expansion = 4
 
     def __init__(
-        self, in_planes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        padding: int = 1,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(
+            planes, planes, 3, stride=stride, padding=padding, dilation=dilation, bias=False
+        )
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
@@ -65,7 +93,7 @@ class ResNet(nn.Module):
     def _make_layer(self, block: type, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None
         if stride != 1 or self._in_planes != planes * block.expansion:
-            downsample = _downsample(self._in_planes, planes * block.expansion, stride)
+            downsample = conv_bn(self._in_planes, planes * block.expansion, stride)
         stages = [block(self._in_planes, planes, stride, downsample)]
         self._in_planes = planes * block.expansion
         stages.extend(block(self._in_planes, planes) for _ in range(1, blocks))

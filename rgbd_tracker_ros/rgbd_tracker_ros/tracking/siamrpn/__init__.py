@@ -1,0 +1,1 @@
+"""SiamRPN++ trackers (pysot ``SiamRPNTracker`` and ``SiamRPNLTTracker``) with a depth option."""

@@ -315,7 +315,7 @@ def read_checkpoint(path: str | Path) -> RawCheckpoint:
     if not isinstance(state_dict, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
     ):
-        raise CheckpointError(f"{path}: the state dict is not a mapping of named tensors")
+        raise CheckpointError(f"{path}: the weights are not a state dict of named tensors")
     constructor, kwds = _constructor(path, content.get("constructor"))
     net_type = content.get("net_type")
     return RawCheckpoint(
@@ -419,13 +419,12 @@ def load_network(path: str | Path) -> LoadedNetwork:
 def _with_batch_counters(
     state_dict: dict[str, torch.Tensor], network: nn.Module
 ) -> dict[str, torch.Tensor]:
-    """``state_dict`` plus the network's own BatchNorm counters where the file has none."""
-    counters = {
-        key: value
-        for key, value in network.state_dict().items()
-        if key.endswith(BATCH_COUNTER_SUFFIX) and key not in state_dict
-    }
-    return {**state_dict, **counters}
+    """``state_dict`` plus the network's own BatchNorm counters when they are all it lacks."""
+    expected = network.state_dict()
+    missing = set(expected) - set(state_dict)
+    if not missing or not all(key.endswith(BATCH_COUNTER_SUFFIX) for key in missing):
+        return state_dict
+    return {**state_dict, **{key: expected[key] for key in missing}}
 
 
 def _check_state_dict(

@@ -269,3 +269,21 @@ def test_anchor_shapes_and_crop_padding_follow_pysot():
     # floor(0 - 3.5 + 0.5) = -3: three padded rows/columns, filled with the truncated mean.
     np.testing.assert_array_equal(patch[:3, :, :].reshape(-1, 3)[0], [10, 20, 30])
     np.testing.assert_array_equal(patch[3:, 3:], 200)
+
+
+class OverflowNet(SpotNet):
+    """Box deltas so large that exp() overflows: no candidate box is usable."""
+
+    def track(self, template: list[Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+        cls, loc = super().track(template, x)
+        return cls, torch.full_like(loc, 1e4)
+
+
+@pytest.mark.parametrize("name", ["siamrpn", "siamrpn_lt"])
+def test_unusable_boxes_report_lost_and_keep_the_target(name):
+    kind = SiamRPNLTTracker if name == "siamrpn_lt" else SiamRPNTracker
+    tracker = kind(OverflowNet(), _params(name), CPU)
+    tracker.initialize(_frame([(100, 100, 1.5)]), (100, 100, 40, 40))
+    result = tracker.track(_frame([(100, 100, 1.5)]))
+    assert result.state == TrackerState.LOST
+    np.testing.assert_allclose(result.box_xywh, (99.5, 99.5, 40, 40))

@@ -366,7 +366,9 @@ def identify_architecture(raw: RawCheckpoint) -> Architecture:
     shaped = [
         a
         for a in marked
-        if a.marker_shape is not None and tuple(raw.state_dict[a.marker].shape) == a.marker_shape
+        if a.marker_shape is not None
+        and a.marker in raw.state_dict
+        and tuple(raw.state_dict[a.marker].shape) == a.marker_shape
     ]
     unmarked = [a for a in candidates if a.marker is None]
     return (shaped or marked or unmarked or candidates)[0]

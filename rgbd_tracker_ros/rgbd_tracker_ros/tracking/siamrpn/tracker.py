@@ -221,7 +221,7 @@ class SiamRPNTracker:
     def _track(self, color: np.ndarray, depth: np.ndarray | None) -> TrackResult:
         search = self._search(color, self.params.instance_size, self.params.window_influence)
         choice = self._choose(search, depth)
-        if choice is None:  # every candidate looked at was at an implausible depth
+        if choice is None:  # at an implausible depth, or no usable box
             self._unseen_frames += 1
             state = TrackerState.LOST
             score = float(search.scores[int(np.argmax(search.ranking))])
@@ -247,21 +247,25 @@ class SiamRPNTracker:
         score_size = int(cls.shape[-1])
         grid = self._grid(score_size)
         anchors = grid.anchors
-        boxes = np.stack(
-            [
-                deltas[0] * anchors[2] + anchors[0],
-                deltas[1] * anchors[3] + anchors[1],
-                np.exp(deltas[2]) * anchors[2],
-                np.exp(deltas[3]) * anchors[3],
-            ]
-        )
-        size_change = _change(
-            _padded_side(boxes[2], boxes[3])
-            / _padded_side(self._size[0] * scale, self._size[1] * scale)
-        )
-        ratio_change = _change((self._size[0] / self._size[1]) / (boxes[2] / boxes[3]))
-        penalty = np.exp(-(ratio_change * size_change - 1) * params.penalty_k)
-        ranking = penalty * scores * (1 - window_influence) + grid.window * window_influence
+        # A badly scaled network can overflow exp(); such candidates are never chosen.
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            boxes = np.stack(
+                [
+                    deltas[0] * anchors[2] + anchors[0],
+                    deltas[1] * anchors[3] + anchors[1],
+                    np.exp(deltas[2]) * anchors[2],
+                    np.exp(deltas[3]) * anchors[3],
+                ]
+            )
+            size_change = _change(
+                _padded_side(boxes[2], boxes[3])
+                / _padded_side(self._size[0] * scale, self._size[1] * scale)
+            )
+            ratio_change = _change((self._size[0] / self._size[1]) / (boxes[2] / boxes[3]))
+            penalty = np.exp(-(ratio_change * size_change - 1) * params.penalty_k)
+            ranking = penalty * scores * (1 - window_influence) + grid.window * window_influence
+        usable = np.isfinite(ranking) & np.isfinite(boxes).all(axis=0) & (boxes[2:] > 0).all(axis=0)
+        ranking = np.where(usable, ranking, -np.inf)
         map_side = score_size * self._stride / scale
         region = (
             float(self._centre[0] - map_side / 2),
@@ -273,8 +277,10 @@ class SiamRPNTracker:
 
     def _choose(self, search: Search, depth: np.ndarray | None) -> Choice | None:
         """The best-ranked candidate; with the depth option, the best one at a plausible depth
-        (None when ``depth_candidates`` were refused)."""
+        (None when ``depth_candidates`` were refused, or no candidate box is usable)."""
         best = int(np.argmax(search.ranking))
+        if not np.isfinite(search.ranking[best]):
+            return None
         if not self.params.use_depth or depth is None:
             return Choice(best, None)
         if self._depth is None:  # nothing to compare with yet: the reading starts the depth

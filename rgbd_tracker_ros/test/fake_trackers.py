@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
-from rgbd_tracker_ros.tracking.registry import register_tracker
+from rgbd_tracker_ros.tracking.registry import register
+from rgbd_tracker_ros.tracking.spec import TrackerSpec
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A test tracker without parameters (no YAML needed)."""
+
+
+@dataclass(frozen=True)
+class SteadyParams:
+    """``delay`` seconds per frame; raise on every ``fail_every``-th frame (0: never)."""
+
+    delay: float = 0.0
+    fail_every: int = 0
+
+
+def fake_spec(name: str, factory: str, params: type = NoParams) -> TrackerSpec:
+    """A spec for a tracker defined in a test module."""
+    return TrackerSpec(name=name, summary="test tracker", factory=factory, params=params)
 
 
 class SteadyTracker:
@@ -20,9 +38,9 @@ class SteadyTracker:
 
     name = "test_steady"
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        self.delay = float(params.get("delay", 0.0))
-        self.fail_every = int(params.get("fail_every", 0))
+    def __init__(self, params: SteadyParams) -> None:
+        self.delay = params.delay
+        self.fail_every = params.fail_every
         self.box = (0.0, 0.0, 1.0, 1.0)
         self.frames = 0
 
@@ -45,8 +63,8 @@ class SteadyTracker:
         )
 
 
-def build_steady(params: Mapping[str, Any]) -> SteadyTracker:
+def build_steady(params: SteadyParams, model: None) -> SteadyTracker:
     return SteadyTracker(params)
 
 
-register_tracker("test_steady", "fake_trackers:build_steady")
+register(fake_spec("test_steady", "fake_trackers:build_steady", SteadyParams))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,7 @@ from rgbd_tracker_ros.evaluation.stats import (
     timing_stats,
 )
 from rgbd_tracker_ros.tracking.api import Frame
-from rgbd_tracker_ros.tracking.params import merge_params
-from rgbd_tracker_ros.tracking.registry import create_tracker
+from rgbd_tracker_ros.tracking.registry import create_tracker, parameter_names
 
 LOG = logging.getLogger(__name__)
 
@@ -74,18 +73,18 @@ class VariantResult:
 
 
 def variants(
-    defaults: Mapping[str, Any], fixed: Mapping[str, Any], devices: Sequence[str], vary: bool
+    names: Collection[str], fixed: Mapping[str, Any], devices: Sequence[str], vary: bool
 ) -> list[dict[str, Any]]:
     """The parameter sets to time for one tracker.
 
-    ``defaults`` are the tracker's YAML parameters; a parameter in ``fixed`` (from
-    ``--param``) is never varied. fp16 is only paired with CUDA devices.
+    ``names`` are the tracker's parameter names; a parameter in ``fixed`` (from ``--param``)
+    is never varied. fp16 is only paired with CUDA devices.
     """
     axes: dict[str, Sequence[Any]] = {}
-    if "device" in defaults and "device" not in fixed:
+    if "device" in names and "device" not in fixed:
         axes["device"] = list(devices)
     if vary:
-        axes.update({k: v for k, v in VARIANT_AXES.items() if k in defaults and k not in fixed})
+        axes.update({k: v for k, v in VARIANT_AXES.items() if k in names and k not in fixed})
     combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
     return [
         c
@@ -145,9 +144,8 @@ def benchmark_tracker(
     runs: int,
 ) -> list[VariantResult]:
     """Time every variant of one tracker; speed-ups relative to the first on each device."""
-    defaults = merge_params(tracker_name, overrides)
     results: list[VariantResult] = []
-    for variant in variants(defaults, overrides, devices, vary):
+    for variant in variants(parameter_names(tracker_name), overrides, devices, vary):
         params = {**overrides, **variant}
         device = str(params.get("device", "cpu"))
         torch = torch_for(device)

@@ -11,12 +11,22 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
+from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, package_specs
+from rgbd_tracker_ros.tracking.spec import TrackerSpec
+
+
+def _weights(spec: TrackerSpec) -> str:
+    return "needs model_path" if spec.needs_weights else "no weights"
+
+
 # name -> (default, description, read_only)
 PARAMETERS: dict[str, tuple[Any, str, bool]] = {
     "autostart": (True, "Configure and activate on start.", True),
     "tracker.name": (
-        "depth_dcf",
-        "Tracker: depth_dcf, dimp, det, trdimp, trsiam, siamrpn, siamrpn_lt.",
+        DEFAULT_TRACKER,
+        "Tracker: "
+        + "; ".join(f"{s.name} ({s.inputs}, {_weights(s)})" for s in package_specs())
+        + ".",
         True,
     ),
     "tracker.model_path": ("", "TorchScript file from export_model (network trackers).", True),

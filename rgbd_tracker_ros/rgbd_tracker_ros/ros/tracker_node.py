@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import rclpy
@@ -49,7 +48,8 @@ from rgbd_tracker_ros.ros.sync import (
 )
 from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState
 from rgbd_tracker_ros.tracking.device import limit_cpu_threads, resolve_device
-from rgbd_tracker_ros.tracking.registry import create_tracker
+from rgbd_tracker_ros.tracking.params import Layer, read_mapping
+from rgbd_tracker_ros.tracking.registry import create_tracker, parameter_names
 from rgbd_tracker_ros.worker import (
     FrameBundle,
     TrackerLoadError,
@@ -149,17 +149,16 @@ class TrackerNode(LifecycleNode):
 
     def _tracker_factory(self, settings: params.TrackerSettings):
         """A callable the worker runs on its own thread (which then warms the tracker up)."""
-        overrides: dict[str, Any] = {}
+        layers = []
         if settings.params_file:
-            with Path(settings.params_file).open() as stream:
-                loaded = yaml.safe_load(stream) or {}
-            if not isinstance(loaded, dict):
-                raise ValueError(f"{settings.params_file}: expected a mapping of parameters")
-            overrides.update(loaded)
+            layers.append(Layer(read_mapping(settings.params_file), settings.params_file))
+        node_values: dict[str, Any] = {}
         if settings.model_path:
-            overrides["model_path"] = settings.model_path
+            node_values["model_path"] = settings.model_path
         device = resolve_device(settings.device)
-        overrides["device"] = str(device)
+        if "device" in parameter_names(settings.name):
+            node_values["device"] = str(device)
+        layers.append(Layer(node_values, "node parameters tracker.*"))
         self._device = str(device)
         if settings.cpu_threads < 1:
             raise ValueError("tracker.cpu_threads must be at least 1")
@@ -167,7 +166,7 @@ class TrackerNode(LifecycleNode):
         def build() -> Tracker:
             if device.type == "cpu":
                 limit_cpu_threads(settings.cpu_threads)
-            return create_tracker(settings.name, overrides)
+            return create_tracker(settings.name, *layers)
 
         return build
 

@@ -46,8 +46,7 @@ from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import SequenceError, read_sequence
 from rgbd_tracker_ros.tools.cli import add_param_argument, run_command, tracker_overrides
 from rgbd_tracker_ros.tracking.device import limit_cpu_threads
-from rgbd_tracker_ros.tracking.params import merge_params
-from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER
+from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, parameter_names
 
 LOG = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.runs < 1 or args.warmup < 0:
         raise ValueError("--frames and --runs must be at least 1, --warmup at least 0")
     overrides = tracker_overrides(args.param, args.trackers)
-    uses_torch = any("device" in merge_params(name, overrides[name]) for name in args.trackers)
+    uses_torch = any("device" in parameter_names(name) for name in args.trackers)
     if args.threads is not None:
         limit_cpu_threads(args.threads, torch_too=uses_torch)
     devices = args.devices or (

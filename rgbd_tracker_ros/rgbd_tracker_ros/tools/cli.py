@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from rgbd_tracker_ros.tracking.params import merge_params
+from rgbd_tracker_ros.tracking.registry import parameter_names
 
 LOG = logging.getLogger(__name__)
 ROS_ARGS_HELP = (
@@ -41,7 +41,7 @@ def tracker_overrides(items: Sequence[str], trackers: Sequence[str]) -> dict[str
         if dot and tracker in overrides:
             overrides[tracker][param] = parsed
             continue
-        takers = [name for name in trackers if key in merge_params(name, None)]
+        takers = [name for name in trackers if key in parameter_names(name)]
         if not takers:
             raise ValueError(
                 f"--param {item!r}: {tracker!r} is not in --trackers, and no tracker in "

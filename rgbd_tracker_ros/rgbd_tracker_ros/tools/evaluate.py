@@ -39,8 +39,12 @@ from rgbd_tracker_ros.paths import data_dir
 from rgbd_tracker_ros.sequences.depthtrack import SequenceError, read_sequence
 from rgbd_tracker_ros.tools.cli import add_param_argument, run_command, tracker_overrides
 from rgbd_tracker_ros.tracking.device import limit_cpu_threads
-from rgbd_tracker_ros.tracking.params import merge_params
-from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, create_tracker
+from rgbd_tracker_ros.tracking.registry import (
+    DEFAULT_TRACKER,
+    create_tracker,
+    parameter_record,
+    tracker_params,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -138,7 +142,10 @@ def _evaluate(args: argparse.Namespace) -> int:
                 unavailable[name] = str(exc)
                 continue
             check_params_record(
-                results_dir, name, merge_params(name, overrides[name]), args.overwrite
+                results_dir,
+                name,
+                parameter_record(tracker_params(name, overrides[name])),
+                args.overwrite,
             )
             run_tracker(
                 name,

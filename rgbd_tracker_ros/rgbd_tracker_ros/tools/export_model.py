@@ -14,29 +14,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from rgbd_tracker_ros.tracking.model import TRACKER_ARCHITECTURES, export_checkpoint
+from rgbd_tracker_ros.tracking.model import export_checkpoint, network_trackers
 from rgbd_tracker_ros.tracking.networks.checkpoint import CheckpointError
 from rgbd_tracker_ros.tracking.networks.export import ExportError
+from rgbd_tracker_ros.tracking.params import read_mapping
 
 LOGGER = logging.getLogger("export_model")
-
-
-def _read_overrides(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"{path}: cannot read parameter overrides: {error}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ValueError(f"{path}: expected a mapping of parameter names to values")
-    return loaded
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, type=Path, help="TorchScript file to write")
     parser.add_argument(
         "--tracker",
-        choices=sorted(TRACKER_ARCHITECTURES),
+        choices=network_trackers(),
         help="tracker to embed parameters for (default: the checkpoint's own)",
     )
     parser.add_argument("--params", type=Path, help="YAML file of tracker parameter overrides")
@@ -59,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        overrides = _read_overrides(args.params)
-        output = export_checkpoint(args.checkpoint, args.output, args.tracker, overrides)
+        overrides = read_mapping(args.params) if args.params else {}
+        output = export_checkpoint(
+            args.checkpoint, args.output, args.tracker, overrides, str(args.params)
+        )
     except (CheckpointError, ExportError, ValueError, OSError) as error:
         print(f"export_model: error: {error}", file=sys.stderr)
         return 1

@@ -15,7 +15,7 @@ from rgbd_tracker_ros.tracking.networks.siamrpn.network import (
     build_siamrpn_r50,
     build_siamrpn_r50_lt,
 )
-from rgbd_tracker_ros.tracking.params import merge_params
+from rgbd_tracker_ros.tracking.registry import parameter_record, tracker_params
 
 # Reduced search sizes (score maps 14x14, lost 18x18) keep a CPU frame short. The LT file is
 # run with thresholds of 1, so every frame is LOST and the next one searches the lost size.
@@ -48,7 +48,11 @@ def _frame(index: int) -> tuple[np.ndarray, np.ndarray]:
 def test_tracks_through_the_node(graph: Graph, tmp_path, name):
     build, architecture, overrides = RUNS[name]
     model = save_scripted(
-        build({}), tmp_path / f"{name}.ts", name, architecture, merge_params(name, {})
+        build({}),
+        tmp_path / f"{name}.ts",
+        name,
+        architecture,
+        parameter_record(tracker_params(name)),
     )
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(overrides))

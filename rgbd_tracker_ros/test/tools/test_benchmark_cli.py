@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_trackers import NoParams, fake_spec
 
 from rgbd_tracker_ros.evaluation import benchmark
 from rgbd_tracker_ros.sequences.synthetic import generate_sequence, preset_config
 from rgbd_tracker_ros.tools import benchmark as benchmark_tool
 from rgbd_tracker_ros.tools.cli import tracker_overrides
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
-from rgbd_tracker_ros.tracking.registry import register_tracker
+from rgbd_tracker_ros.tracking.registry import register
 
 
 class StagedTracker:
@@ -30,13 +31,13 @@ class StagedTracker:
         return TrackResult(self._box, 1.0, TrackerState.TRACKING, timings=timings)
 
 
-def build_staged(params: Mapping[str, Any]) -> StagedTracker:
-    BUILT.append(dict(params))
+def build_staged(params: NoParams, model: None) -> StagedTracker:
+    BUILT.append(dataclasses.asdict(params))
     return StagedTracker()
 
 
 BUILT: list[dict[str, Any]] = []
-register_tracker("test_staged", f"{__name__}:build_staged")
+register(fake_spec("test_staged", f"{__name__}:build_staged"))
 
 
 def test_variants_come_from_tracker_parameters():

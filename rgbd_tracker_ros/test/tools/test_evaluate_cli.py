@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from fake_trackers import NoParams, fake_spec
 
 from rgbd_tracker_ros.evaluation import evaluate, metrics
 from rgbd_tracker_ros.evaluation.results import read_results
@@ -17,7 +17,7 @@ from rgbd_tracker_ros.sequences.synthetic import generate_sequence, preset_confi
 from rgbd_tracker_ros.tools import evaluate as evaluate_tool
 from rgbd_tracker_ros.tools.cli import tracker_overrides
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
-from rgbd_tracker_ros.tracking.registry import register_tracker
+from rgbd_tracker_ros.tracking.registry import register
 
 # Ground truth the oracle replays, keyed by the init box (the only thing a tracker is told).
 ORACLE_TRUTH: dict[tuple[float, ...], np.ndarray] = {}
@@ -55,23 +55,28 @@ class StillTracker:
         return TrackResult(self._box, 1.0, TrackerState.TRACKING)
 
 
-def build_oracle(params: Mapping[str, Any]) -> OracleTracker:
+@dataclass(frozen=True)
+class StillParams:
+    size: int = 1  # unused: only there to be set from the command line
+
+
+def build_oracle(params: NoParams, model: None) -> OracleTracker:
     BUILT.append("test_oracle")
     return OracleTracker()
 
 
-def build_still(params: Mapping[str, Any]) -> StillTracker:
+def build_still(params: StillParams, model: None) -> StillTracker:
     BUILT.append("test_still")
     return StillTracker()
 
 
-def build_unavailable(params: Mapping[str, Any]) -> StillTracker:
+def build_unavailable(params: NoParams, model: None) -> StillTracker:
     raise ImportError("needs a package this test does not have")
 
 
-register_tracker("test_oracle", f"{__name__}:build_oracle")
-register_tracker("test_still", f"{__name__}:build_still")
-register_tracker("test_unavailable", f"{__name__}:build_unavailable")
+register(fake_spec("test_oracle", f"{__name__}:build_oracle"))
+register(fake_spec("test_still", f"{__name__}:build_still", StillParams))
+register(fake_spec("test_unavailable", f"{__name__}:build_unavailable"))
 
 
 @pytest.fixture(scope="module")

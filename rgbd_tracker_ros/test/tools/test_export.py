@@ -14,7 +14,7 @@ from rgbd_tracker_ros.tracking.networks.export import (
     load_exported,
     load_exported_model,
 )
-from rgbd_tracker_ros.tracking.params import merge_params
+from rgbd_tracker_ros.tracking.registry import parameter_record, tracker_params
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_round_trip_runs_like_the_eager_network(exported):
     assert status == 0
     module, tracker, params = load_exported(output, "cpu")
     assert tracker == "dimp"
-    assert params == merge_params("dimp", {"search_area_scale": 4.5})
+    assert params == parameter_record(tracker_params("dimp", {"search_area_scale": 4.5}))
     assert module.architecture == "dimp50" and module.filter_size == 4 and not module.uses_depth
     image = torch.rand(1, 3, 96, 96) * 255
     boxes = torch.tensor([[30.0, 28.0, 36.0, 40.0]])

@@ -22,8 +22,8 @@ from rgbd_tracker_ros.tracking.depth_dcf.features import (
     num_feature_channels,
 )
 from rgbd_tracker_ros.tracking.depth_dcf.filter import CorrelationFilter, wide_response
-from rgbd_tracker_ros.tracking.depth_dcf.params import DepthDCFParams
-from rgbd_tracker_ros.tracking.depth_dcf.tracker import DepthDCFTracker, build
+from rgbd_tracker_ros.tracking.depth_dcf.tracker import DepthDCFTracker
+from rgbd_tracker_ros.tracking.registry import create_tracker, tracker_params
 
 WIDTH, HEIGHT = 160, 120
 WALL_DEPTH = 3.0
@@ -110,20 +110,20 @@ def scene() -> Scene:
 
 @pytest.fixture
 def tracker() -> DepthDCFTracker:
-    return build({"device": "cpu"})
+    return create_tracker("depth_dcf", {"device": "cpu"})
 
 
 def test_factory_gives_a_tracker_and_refuses_unknown_parameters() -> None:
-    built = build({"device": "cpu", "learning_rate": 0.05})
+    built = create_tracker("depth_dcf", {"device": "cpu", "learning_rate": 0.05})
     assert isinstance(built, Tracker)
     assert built.name == "depth_dcf"
     assert built.params.learning_rate == 0.05
     with pytest.raises(ValueError, match="unknown parameter"):
-        build({"learning_rat": 0.05})
+        create_tracker("depth_dcf", {"learning_rat": 0.05})
     with pytest.raises(ValueError, match="num_scales"):
-        build({"num_scales": 2})
+        create_tracker("depth_dcf", {"num_scales": 2})
     with pytest.raises(ValueError, match="device"):
-        build({"device": "abacus"})
+        create_tracker("depth_dcf", {"device": "abacus"})
 
 
 def test_follows_a_translating_target(scene: Scene, tracker: DepthDCFTracker) -> None:
@@ -350,7 +350,7 @@ def test_track_before_initialize_is_idle(scene: Scene, tracker: DepthDCFTracker)
 
 
 def _feature_settings() -> FeatureSettings:
-    return DepthDCFParams.from_overrides({"device": "cpu"}).feature_settings()
+    return tracker_params("depth_dcf", {"device": "cpu"}).feature_settings()
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")

@@ -17,18 +17,13 @@ from rgbd_tracker_ros.sequences.synthetic import SyntheticConfig, generate_seque
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState
 from rgbd_tracker_ros.tracking.dimp import localization as loc
 from rgbd_tracker_ros.tracking.dimp import preprocessing as pre
-from rgbd_tracker_ros.tracking.dimp.tracker import (
-    DeTParams,
-    DeTTracker,
-    DiMPParams,
-    DiMPTracker,
-    SampleMemory,
-    build_det,
-    build_dimp,
-)
+from rgbd_tracker_ros.tracking.dimp.memory import SampleMemory
+from rgbd_tracker_ros.tracking.dimp.params import DeTParams, DiMPParams
+from rgbd_tracker_ros.tracking.dimp.tracker import DeTTracker, DiMPTracker
 from rgbd_tracker_ros.tracking.model import export_checkpoint
 from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
-from rgbd_tracker_ros.tracking.params import merge_params
+from rgbd_tracker_ros.tracking.params import ParameterError
+from rgbd_tracker_ros.tracking.registry import create_tracker, tracker_params
 
 SAMPLE_SIZE = 128  # 8x8 features, 9x9 scores: the smallest size the 4x4 filter is happy with
 RUN_FRAMES = 5
@@ -192,7 +187,7 @@ def test_depth_colormap_is_clipped_minmax_jet_in_bgr(median_mm, low, zeros):
 # --------------------------------------------------------------------------------------------
 # Localisation
 
-LOC_PARAMS = DiMPParams.from_mapping(merge_params("dimp", None)).localization()
+LOC_PARAMS = tracker_params("dimp").localization()
 SUPPORT = np.array([288.0, 288.0])
 CENTRE = np.array([[100.0, 200.0]])
 
@@ -336,12 +331,14 @@ def _assert_runs_agree(eager, scripted):
 
 
 @pytest.mark.parametrize(
-    ("arch", "factory", "tracker_class"),
-    [("dimp50", build_dimp, DiMPTracker), ("det_dimp50", build_det, DeTTracker)],
+    ("arch", "name", "tracker_class"),
+    [("dimp50", "dimp", DiMPTracker), ("det_dimp50", "det", DeTTracker)],
 )
-def test_eager_and_torchscript_runs_agree(models, sequence, arch, factory, tracker_class):
+def test_eager_and_torchscript_runs_agree(models, sequence, arch, name, tracker_class):
     net, path = models[arch]
-    scripted = factory({"model_path": str(path), "device": "cpu", "image_sample_size": SAMPLE_SIZE})
+    scripted = create_tracker(
+        name, {"model_path": str(path), "device": "cpu", "image_sample_size": SAMPLE_SIZE}
+    )
     assert isinstance(scripted, tracker_class)
     eager = tracker_class(net, scripted.params, torch.device("cpu"))
     results = _run(scripted, sequence)
@@ -358,15 +355,17 @@ def test_eager_and_torchscript_runs_agree(models, sequence, arch, factory, track
 
 def test_exported_parameters_apply_and_overrides_win(models):
     _, path = models["dimp50"]
-    tracker = build_dimp({"model_path": str(path), "device": "cpu"})
+    tracker = create_tracker("dimp", {"model_path": str(path), "device": "cpu"})
     assert tracker.params.search_area_scale == 4.5  # stored in the file at export
-    tracker = build_dimp({"model_path": str(path), "device": "cpu", "search_area_scale": 4.0})
+    tracker = create_tracker(
+        "dimp", {"model_path": str(path), "device": "cpu", "search_area_scale": 4.0}
+    )
     assert tracker.params.search_area_scale == 4.0
 
 
 def test_odd_frames_never_raise(models, sequence, caplog):
     net, _ = models["det_dimp50"]
-    params = DeTParams.from_mapping(merge_params("det", {"image_sample_size": SAMPLE_SIZE}))
+    params = tracker_params("det", {"image_sample_size": SAMPLE_SIZE})
     tracker = DeTTracker(net, params, torch.device("cpu"))
     assert tracker.track(sequence.frame(1)).state == TrackerState.IDLE
     first = sequence.frame(0)
@@ -419,35 +418,38 @@ def test_odd_frames_never_raise(models, sequence, caplog):
 
 def test_factories_refuse_missing_or_wrong_models(models, tmp_path):
     with pytest.raises(ValueError, match=r"needs a trained model.*export_model"):
-        build_dimp({})
+        create_tracker("dimp", {})
     with pytest.raises(FileNotFoundError, match=r"missing\.ts"):
-        build_det({"model_path": str(tmp_path / "missing.ts")})
+        create_tracker("det", {"model_path": str(tmp_path / "missing.ts")})
     _, det_file = models["det_dimp50"]
     with pytest.raises(ValueError, match=r"det_dimp50.*'dimp' needs dimp50"):
-        build_dimp({"model_path": str(det_file), "device": "cpu"})
+        create_tracker("dimp", {"model_path": str(det_file), "device": "cpu"})
     net, _ = models["dimp50"]
-    params = DiMPParams.from_mapping(merge_params("dimp", None))
+    params = tracker_params("dimp")
     with pytest.raises(ValueError, match="RGB-only"):
         DeTTracker(net, params, torch.device("cpu"))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("name", "params_class"), [("dimp", DiMPParams), ("det", DeTParams)])
 def test_parameter_files_load_and_bad_values_are_named(name, params_class):
-    defaults = merge_params(name, None)
-    params = params_class.from_mapping(defaults)
+    params = tracker_params(name)
+    assert type(params) is params_class
     assert params.model_path == "" and params.augmentation.dropout == (2, 0.2)
-    with pytest.raises(ValueError, match="no_such_parameter"):
-        merge_params(name, {"no_such_parameter": 1})
+    assert params.augmentation.blur == ((3.0, 1.0), (1.0, 3.0), (2.0, 2.0))
     bad_values = [
-        ({"image_sample_size": "big"}, "image_sample_size"),
-        ({"update_classifier": "yes"}, "update_classifier"),
-        ({"border_mode": "wrap"}, "border_mode"),
-        ({"augmentation": {"zoom": [2]}}, "unknown augmentation"),
+        ({"no_such_parameter": 1}, "unknown parameter.*no_such_parameter"),
+        ({"image_sample_size": "big"}, "image_sample_size: expected an integer"),
+        ({"image_sample_size": 288.5}, "image_sample_size: expected an integer"),
+        ({"search_area_scale": "4"}, "search_area_scale: expected a number"),
+        ({"update_classifier": "yes"}, "update_classifier: expected true or false"),
+        ({"augmentation": {"zoom": [2]}}, "unknown parameter.*augmentation.zoom"),
+        ({"augmentation": {"dropout": [2]}}, "augmentation.dropout: expected 2 values"),
     ]
     for change, message in bad_values:
-        with pytest.raises(ValueError, match=message):
-            params_class.from_mapping({**defaults, **change})
-    missing = dict(defaults)
-    missing.pop("seed")
-    with pytest.raises(ValueError, match=r"missing parameter.*seed"):
-        params_class.from_mapping(missing)
+        with pytest.raises(ParameterError, match=f"^parameter overrides: {message}"):
+            tracker_params(name, change)
+    with pytest.raises(ValueError, match="border_mode must be one of"):
+        tracker_params(name, {"border_mode": "wrap"})
+    # A nested block merges key by key: the other augmentations keep their YAML values.
+    merged = tracker_params(name, {"augmentation": {"fliplr": False}}).augmentation
+    assert not merged.fliplr and merged.rotate == params.augmentation.rotate

@@ -10,13 +10,13 @@ from rgbd_tracker_ros.evaluation import metrics
 from rgbd_tracker_ros.sequences.depthtrack import read_sequence
 from rgbd_tracker_ros.sequences.synthetic import generate_sequence, preset_config
 from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState
-from rgbd_tracker_ros.tracking.opencv import tracker as opencv_baselines
+from rgbd_tracker_ros.tracking.registry import create_tracker
 
 
 def test_mil_follows_a_translating_target(tmp_path):
     config = preset_config("easy", seed=5, num_frames=10, width=160, height=120)
     sequence = read_sequence(generate_sequence(config, tmp_path / "seq"))
-    tracker = opencv_baselines.build_mil({})
+    tracker = create_tracker("opencv_mil", {})
     assert isinstance(tracker, Tracker)
     tracker.initialize(sequence.frame(0), tuple(sequence.groundtruth[0]))
     results = [tracker.track(sequence.frame(i)) for i in range(1, len(sequence))]
@@ -27,16 +27,16 @@ def test_mil_follows_a_translating_target(tmp_path):
 
 
 def test_parameters_are_checked():
-    tracker = opencv_baselines.build_mil({"opencv_params": {"samplerSearchWinSize": 20.0}})
+    tracker = create_tracker("opencv_mil", {"opencv_params": {"samplerSearchWinSize": 20.0}})
     assert tracker.name == "opencv_mil"
     with pytest.raises(ValueError, match="unknown OpenCV parameter 'searchWin'"):
-        opencv_baselines.build_mil({"opencv_params": {"searchWin": 20.0}})
+        create_tracker("opencv_mil", {"opencv_params": {"searchWin": 20.0}})
     with pytest.raises(ValueError, match="unknown parameter"):
-        opencv_baselines.build_mil({"padding": 2})
+        create_tracker("opencv_mil", {"padding": 2})
 
 
 def test_bad_init_boxes_are_refused():
-    tracker = opencv_baselines.build_mil({})
+    tracker = create_tracker("opencv_mil", {})
     frame = Frame(color=np.zeros((40, 50, 3), np.uint8))
     with pytest.raises(ValueError, match="does not overlap"):
         tracker.initialize(frame, (60.0, 10.0, 5.0, 5.0))
@@ -46,12 +46,12 @@ def test_bad_init_boxes_are_refused():
 
 @pytest.mark.parametrize("kind", ["CSRT", "KCF"])
 def test_contrib_trackers_build_or_say_what_is_missing(kind):
-    build = getattr(opencv_baselines, f"build_{kind.lower()}")
+    name = f"opencv_{kind.lower()}"
     if hasattr(cv2, f"Tracker{kind}_create"):
-        tracker = build({})
+        tracker = create_tracker(name)
         frame = Frame(color=np.random.default_rng(0).integers(0, 255, (60, 80, 3), np.uint8))
         tracker.initialize(frame, (20.0, 15.0, 20.0, 20.0))
         assert tracker.track(frame).state in (TrackerState.TRACKING, TrackerState.LOST)
     else:
         with pytest.raises(ImportError, match="opencv-contrib-python-headless"):
-            build({})
+            create_tracker(name)

@@ -24,8 +24,8 @@ from rgbd_tracker_ros.tracking.networks.siamrpn.network import (
     build_siamrpn_r50,
     build_siamrpn_r50_lt,
 )
-from rgbd_tracker_ros.tracking.params import merge_params
-from rgbd_tracker_ros.tracking.siamrpn.params import SiamRPNLTParams, SiamRPNParams
+from rgbd_tracker_ros.tracking.registry import tracker_params
+from rgbd_tracker_ros.tracking.siamrpn.params import SiamRPNParams
 from rgbd_tracker_ros.tracking.siamrpn.tracker import (
     SiamRPNLTTracker,
     SiamRPNTracker,
@@ -39,9 +39,8 @@ CPU = torch.device("cpu")
 SMALL_SIZES = {"instance_size": 167, "lost_instance_size": 199}
 
 
-def _params(name: str, **overrides):
-    kind = SiamRPNLTParams if name == "siamrpn_lt" else SiamRPNParams
-    return kind.from_mapping(merge_params(name, {"device": "cpu", **overrides}))
+def _params(name: str, **overrides) -> SiamRPNParams:
+    return tracker_params(name, {"device": "cpu", **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -24,13 +24,9 @@ from rgbd_tracker_ros.tracking.networks.trdimp.transformer import (
     Transformer,
     gaussian_labels,
 )
-from rgbd_tracker_ros.tracking.params import merge_params
-from rgbd_tracker_ros.tracking.trdimp.tracker import (
-    TrDiMPParams,
-    TrDiMPTracker,
-    TrSiamTracker,
-    build_trdimp,
-)
+from rgbd_tracker_ros.tracking.registry import create_tracker, tracker_params
+from rgbd_tracker_ros.tracking.trdimp.params import TrDiMPParams
+from rgbd_tracker_ros.tracking.trdimp.tracker import TrDiMPTracker, TrSiamTracker
 
 FEATURE_DIM = 32
 FILTER_SIZE = 4
@@ -273,7 +269,7 @@ def _frames(count: int) -> tuple[list[Frame], tuple[float, float, float, float]]
 
 
 def _params(name: str, **overrides) -> TrDiMPParams:
-    return TrDiMPParams.from_mapping(merge_params(name, {**RUN_OVERRIDES, **overrides}))
+    return tracker_params(name, {**RUN_OVERRIDES, **overrides})
 
 
 def _run(tracker, frames, box):
@@ -369,4 +365,19 @@ def test_bad_parameters_and_networks_are_refused():
     with pytest.raises(ValueError, match="TrDiMP network"):
         TrDiMPTracker(build_dimpnet50({}), _params("trdimp"), torch.device("cpu"))
     with pytest.raises(ValueError, match="model_path"):
-        build_trdimp({})
+        create_tracker("trdimp", {})
+
+
+def test_parameters_embedded_at_export_are_used(trdimp_files, tmp_path):
+    """TrDiMP and TrSiam run with the parameters the file was exported with, as DiMP does."""
+    _, checkpoint, _ = trdimp_files
+    for name in ("trdimp", "trsiam"):
+        exported = export_checkpoint(
+            checkpoint, tmp_path / f"{name}.ts", name, {"search_area_scale": 4.0}
+        )
+        tracker = create_tracker(name, {"model_path": str(exported), "device": "cpu"})
+        assert tracker.params.search_area_scale == 4.0, name
+        overridden = create_tracker(
+            name, {"model_path": str(exported), "device": "cpu", "search_area_scale": 5.5}
+        )
+        assert overridden.params.search_area_scale == 5.5, name

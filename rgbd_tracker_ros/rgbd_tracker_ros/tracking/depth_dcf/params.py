@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -13,7 +10,6 @@ from rgbd_tracker_ros.geometry import DepthParams
 from rgbd_tracker_ros.tracking.depth_dcf.confidence import ConfidenceThresholds
 from rgbd_tracker_ros.tracking.depth_dcf.features import FeatureSettings
 from rgbd_tracker_ros.tracking.device import resolve_device
-from rgbd_tracker_ros.tracking.params import merge_params
 
 TRACKER_NAME = "depth_dcf"
 
@@ -82,21 +78,7 @@ class DepthDCFParams:
     colour_histogram_bins: int
     colour_histogram_extent: float
 
-    @classmethod
-    def from_overrides(cls, overrides: Mapping[str, Any] | None) -> DepthDCFParams:
-        """YAML defaults with ``overrides`` applied, checked for completeness and sanity."""
-        merged = merge_params(TRACKER_NAME, overrides)
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in merged]
-        if missing:
-            raise ValueError(
-                f"config/trackers/{TRACKER_NAME}.yaml lacks parameter(s): {', '.join(missing)}"
-            )
-        params = cls(**{name: merged[name] for name in names})
-        params.check()
-        return params
-
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         """Refuse values the tracker cannot work with, naming the parameter."""
         if self.cell_size_px < 1 or self.patch_size_px % self.cell_size_px != 0:
             raise ValueError(

@@ -15,9 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -634,6 +632,6 @@ class DepthDCFTracker:
             logger.warning("depth_dcf: %s", message)
 
 
-def build(params: Mapping[str, Any]) -> DepthDCFTracker:
-    """Registry factory: YAML defaults from ``config/trackers/depth_dcf.yaml`` plus ``params``."""
-    return DepthDCFTracker(DepthDCFParams.from_overrides(params))
+def build(params: DepthDCFParams, model: None) -> DepthDCFTracker:
+    """Spec factory (a weight-free tracker: no model)."""
+    return DepthDCFTracker(params)

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from rgbd_tracker_ros.tracking.dimp import localization as loc
 from rgbd_tracker_ros.tracking.dimp.preprocessing import BORDER_MODES, AugmentationConfig
+from rgbd_tracker_ros.tracking.model import NetworkParams
 
-PRECISIONS = ("fp32", "fp16")
 REFINEMENT_SPACES = ("default", "relative")
 
 
 @dataclass(frozen=True)
-class DiMPParams:
+class DiMPParams(NetworkParams):
     """Parameters of the DiMP tracker; ``config/trackers/dimp.yaml`` documents each one."""
 
-    model_path: str
-    device: str
-    precision: str
     seed: int
     error_log_interval_s: float
     image_sample_size: int
@@ -63,17 +57,10 @@ class DiMPParams:
     iounet_k: int
     maximal_aspect_ratio: float
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> DiMPParams:
-        """Typed parameters from a merged mapping; missing or unknown names are an error."""
-        params = typed_params(cls, values)
-        params.validate()
-        return params
-
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Refuse values the tracker cannot run with, naming the parameter."""
+        super().__post_init__()
         checks = [
-            (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
             (self.border_mode in BORDER_MODES, f"border_mode must be one of {BORDER_MODES}"),
             (
                 self.box_refinement_space in REFINEMENT_SPACES,
@@ -125,41 +112,3 @@ class DeTParams(DiMPParams):
 
     depth_clip_median_factor: float
     depth_clip_max_m: float
-
-
-TypedT = TypeVar("TypedT")
-
-
-def typed_params(cls: type[TypedT], values: Mapping[str, Any]) -> TypedT:
-    """The dataclass ``cls`` from a merged mapping, each value converted to its field's type;
-    missing or unknown names are an error."""
-    fields = {field.name: field.type for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    missing = sorted(set(fields) - set(values))
-    unknown = sorted(set(values) - set(fields))
-    if missing or unknown:
-        raise ValueError(
-            f"{cls.__name__}: missing parameter(s) {missing}, unknown parameter(s) {unknown}"
-        )
-    return cls(**{name: _convert(name, values[name], str(kind)) for name, kind in fields.items()})
-
-
-def _convert(name: str, value: Any, kind: str) -> Any:
-    """Coerce one YAML/ROS value to the field's annotated type, with a clear error."""
-    try:
-        if kind == "AugmentationConfig":
-            return AugmentationConfig.from_mapping(dict(value or {}))
-        if kind == "tuple[float, ...]":
-            return tuple(float(v) for v in value)
-        if kind.endswith("| None"):
-            return None if value is None else _convert(name, value, kind.split("|")[0].strip())
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise TypeError("expected true or false")
-            return value
-        if kind == "int":
-            if isinstance(value, bool) or float(value) != int(value):
-                raise TypeError("expected an integer")
-            return int(value)
-        return {"float": float, "str": str}[kind](value)
-    except (TypeError, ValueError, KeyError) as error:
-        raise ValueError(f"parameter {name}: cannot use {value!r} as {kind} ({error})") from None

@@ -279,28 +279,6 @@ class AugmentationConfig:
     rotate: tuple[float, ...]
     dropout: tuple[int, float]
 
-    @classmethod
-    def from_mapping(cls, values: dict) -> AugmentationConfig:
-        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown augmentation(s): {', '.join(unknown)}")
-        count, prob = values.get("dropout") or (0, 0.0)
-        return cls(
-            fliplr=bool(values.get("fliplr", False)),
-            shift=tuple((int(a), int(b)) for a, b in values.get("shift") or ()),
-            relativeshift=tuple((float(a), float(b)) for a, b in values.get("relativeshift") or ()),
-            blur=tuple(_sigma_pair(s) for s in values.get("blur") or ()),
-            scale=tuple(float(s) for s in values.get("scale") or ()),
-            rotate=tuple(float(a) for a in values.get("rotate") or ()),
-            dropout=(int(count), float(prob)),
-        )
-
-
-def _sigma_pair(sigma: float | list[float]) -> tuple[float, float]:
-    if isinstance(sigma, (int, float)):
-        return float(sigma), float(sigma)
-    return float(sigma[0]), float(sigma[1])
-
 
 def build_augmentations(
     config: AugmentationConfig | None,

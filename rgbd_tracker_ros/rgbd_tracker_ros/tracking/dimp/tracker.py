@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -54,7 +53,7 @@ from rgbd_tracker_ros.tracking.dimp.preprocessing import (
     sample_patch_multiscale,
 )
 from rgbd_tracker_ros.tracking.failures import FailureLog
-from rgbd_tracker_ros.tracking.model import load_tracker_model
+from rgbd_tracker_ros.tracking.model import TrackerModel
 from rgbd_tracker_ros.tracking.stopwatch import Stopwatch
 
 LOGGER = logging.getLogger(__name__)
@@ -517,13 +516,11 @@ def _check_box(box_xywh: BoxXYWH, size_wh: tuple[int, int]) -> np.ndarray:
 # Factories
 
 
-def build_dimp(params: Mapping[str, Any]) -> DiMPTracker:
-    """Registry factory for 'dimp' (DiMP-50)."""
-    net, typed, device = load_tracker_model("dimp", params, DiMPParams)
-    return DiMPTracker(net, typed, device)
+def build_dimp(params: DiMPParams, model: TrackerModel) -> DiMPTracker:
+    """Spec factory of 'dimp' (DiMP-50)."""
+    return DiMPTracker(model.net, params, model.device)
 
 
-def build_det(params: Mapping[str, Any]) -> DeTTracker:
-    """Registry factory for 'det' (DeT-DiMP50, RGB-D)."""
-    net, typed, device = load_tracker_model("det", params, DeTParams)
-    return DeTTracker(net, typed, device)
+def build_det(params: DeTParams, model: TrackerModel) -> DeTTracker:
+    """Spec factory of 'det' (DeT-DiMP50, RGB-D)."""
+    return DeTTracker(model.net, params, model.device)

@@ -160,7 +160,6 @@ class Architecture:
     # (fun_module, fun_name) of the reference constructor; None: files never carry one (pysot)
     constructor: tuple[str, str] | None
     builder: str  # "module:function" taking the constructor kwds, returning the nn.Module
-    tracker: str  # the tracker that runs it by default
     net_type: str  # type(net).__name__ in the reference, stored as 'net_type'
     marker: str | None = None  # state-dict key prefix that tells it from same-constructor nets
     # Shape of the state-dict entry ``marker`` (a full key then), to tell same-named nets apart.
@@ -173,7 +172,6 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         name="dimp50",
         constructor=("ltr.models.tracking.dimpnet", "dimpnet50"),
         builder="rgbd_tracker_ros.tracking.networks.dimp.network:build_dimpnet50",
-        tracker="dimp",
         net_type="DiMPnet",
         default_kwds=DIMP50_TRAIN_KWDS,
     ),
@@ -181,7 +179,6 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         name="det_dimp50",
         constructor=("ltr.models.tracking.dimpnet", "dimp50_DeT"),
         builder="rgbd_tracker_ros.tracking.networks.dimp.network:build_det_dimpnet50",
-        tracker="det",
         net_type="DiMPnet_DeT",
         marker="feature_extractor_depth.",
         default_kwds={**DIMP50_TRAIN_KWDS, "merge_type": "max"},
@@ -190,7 +187,6 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         name="trdimp",
         constructor=("ltr.models.tracking.dimpnet", "dimpnet50"),
         builder="rgbd_tracker_ros.tracking.networks.trdimp.network:build_trdimpnet50",
-        tracker="trdimp",
         net_type="DiMPnet",
         marker="classifier.transformer.",
         default_kwds={
@@ -203,7 +199,6 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         name="siamrpn_r50_l234_dwxcorr",
         constructor=None,
         builder="rgbd_tracker_ros.tracking.networks.siamrpn.network:build_siamrpn_r50",
-        tracker="siamrpn",
         net_type="ModelBuilder",
         marker=PYSOT_MARKER,
         marker_shape=(256, 512, 1, 1),
@@ -212,7 +207,6 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         name="siamrpn_r50_l234_dwxcorr_lt",
         constructor=None,
         builder="rgbd_tracker_ros.tracking.networks.siamrpn.network:build_siamrpn_r50_lt",
-        tracker="siamrpn_lt",
         net_type="ModelBuilder",
         marker=PYSOT_MARKER,
         marker_shape=(128, 512, 1, 1),

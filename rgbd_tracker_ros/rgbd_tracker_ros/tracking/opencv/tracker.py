@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -21,7 +22,6 @@ import numpy as np
 
 from rgbd_tracker_ros.geometry import validate_init_box
 from rgbd_tracker_ros.tracking.api import BoxXYWH, Frame, TrackerState, TrackResult
-from rgbd_tracker_ros.tracking.params import merge_params
 
 FOUND_SCORE = 1.0
 FAILED_SCORE = 0.0
@@ -104,21 +104,23 @@ def _int_rect(box: BoxXYWH) -> tuple[int, int, int, int]:
     return x0, y0, max(1, round(x + w) - x0), max(1, round(y + h) - y0)
 
 
-def _build(name: str, kind: str, params: Mapping[str, Any]) -> OpenCVTracker:
-    merged = merge_params(name, params)
-    return OpenCVTracker(name, kind, merged.get("opencv_params"))
+@dataclass(frozen=True)
+class OpenCVParams:
+    """``config/trackers/opencv_<kind>.yaml``: fields of OpenCV's ``Tracker<kind>_Params``."""
+
+    opencv_params: dict[str, Any]
 
 
-def build_mil(params: Mapping[str, Any]) -> OpenCVTracker:
-    """Registry factory of ``opencv_mil`` (TrackerMIL, in every OpenCV build)."""
-    return _build("opencv_mil", "MIL", params)
+def build_mil(params: OpenCVParams, model: None) -> OpenCVTracker:
+    """Spec factory of ``opencv_mil`` (TrackerMIL, in every OpenCV build)."""
+    return OpenCVTracker("opencv_mil", "MIL", params.opencv_params)
 
 
-def build_csrt(params: Mapping[str, Any]) -> OpenCVTracker:
-    """Registry factory of ``opencv_csrt`` (TrackerCSRT, OpenCV contrib only)."""
-    return _build("opencv_csrt", "CSRT", params)
+def build_csrt(params: OpenCVParams, model: None) -> OpenCVTracker:
+    """Spec factory of ``opencv_csrt`` (TrackerCSRT, OpenCV contrib only)."""
+    return OpenCVTracker("opencv_csrt", "CSRT", params.opencv_params)
 
 
-def build_kcf(params: Mapping[str, Any]) -> OpenCVTracker:
-    """Registry factory of ``opencv_kcf`` (TrackerKCF, OpenCV contrib only)."""
-    return _build("opencv_kcf", "KCF", params)
+def build_kcf(params: OpenCVParams, model: None) -> OpenCVTracker:
+    """Spec factory of ``opencv_kcf`` (TrackerKCF, OpenCV contrib only)."""
+    return OpenCVTracker("opencv_kcf", "KCF", params.opencv_params)

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
-from rgbd_tracker_ros.tracking.dimp.params import typed_params
+from rgbd_tracker_ros.tracking.model import NetworkParams
 
 PRECISIONS = ("fp32",)
-ParamsT = TypeVar("ParamsT", bound="SiamRPNParams")
 
 
 @dataclass(frozen=True)
-class SiamRPNParams:
+class SiamRPNParams(NetworkParams):
     """pysot's TRACK/ANCHOR settings plus the depth option; the YAML documents each one."""
 
-    model_path: str
-    device: str
-    precision: str
     error_log_interval_s: float
     exemplar_size: int
     instance_size: int
@@ -36,6 +30,7 @@ class SiamRPNParams:
     depth_candidates: int
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         checks = [
             (self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}"),
             (self.exemplar_size > 0, "exemplar_size must be positive"),
@@ -61,11 +56,6 @@ class SiamRPNParams:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"{type(self).__name__}: {message}")
-
-    @classmethod
-    def from_mapping(cls: type[ParamsT], values: Mapping[str, Any]) -> ParamsT:
-        """Typed parameters from a merged mapping; missing or unknown names are an error."""
-        return typed_params(cls, values)
 
 
 @dataclass(frozen=True)

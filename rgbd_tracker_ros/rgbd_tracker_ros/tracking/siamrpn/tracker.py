@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -43,7 +42,7 @@ from rgbd_tracker_ros.geometry import BoxXYWH, robust_target_depth, validate_ini
 from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
 from rgbd_tracker_ros.tracking.depth_dcf.inputs import frame_arrays
 from rgbd_tracker_ros.tracking.failures import FailureLog
-from rgbd_tracker_ros.tracking.model import load_tracker_model
+from rgbd_tracker_ros.tracking.model import TrackerModel
 from rgbd_tracker_ros.tracking.siamrpn.params import SiamRPNLTParams, SiamRPNParams
 
 LOGGER = logging.getLogger(__name__)
@@ -438,13 +437,11 @@ class SiamRPNLTTracker(SiamRPNTracker):
 # Factories
 
 
-def build_siamrpn(params: Mapping[str, Any]) -> SiamRPNTracker:
-    """Registry factory for 'siamrpn' (pysot siamrpn_r50_l234_dwxcorr)."""
-    net, typed, device = load_tracker_model("siamrpn", params, SiamRPNParams)
-    return SiamRPNTracker(net, typed, device)
+def build_siamrpn(params: SiamRPNParams, model: TrackerModel) -> SiamRPNTracker:
+    """Spec factory of 'siamrpn' (pysot siamrpn_r50_l234_dwxcorr)."""
+    return SiamRPNTracker(model.net, params, model.device)
 
 
-def build_siamrpn_lt(params: Mapping[str, Any]) -> SiamRPNLTTracker:
-    """Registry factory for 'siamrpn_lt' (pysot siamrpn_r50_l234_dwxcorr_lt)."""
-    net, typed, device = load_tracker_model("siamrpn_lt", params, SiamRPNLTParams)
-    return SiamRPNLTTracker(net, typed, device)
+def build_siamrpn_lt(params: SiamRPNLTParams, model: TrackerModel) -> SiamRPNLTTracker:
+    """Spec factory of 'siamrpn_lt' (pysot siamrpn_r50_l234_dwxcorr_lt)."""
+    return SiamRPNLTTracker(model.net, params, model.device)

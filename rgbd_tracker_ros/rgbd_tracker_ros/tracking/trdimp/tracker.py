@@ -18,54 +18,16 @@ on the decoded first-frame samples, a Siamese correlation kernel that never chan
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from rgbd_tracker_ros.tracking.dimp.params import DiMPParams
 from rgbd_tracker_ros.tracking.dimp.tracker import DiMPTracker, _FrameSample
-from rgbd_tracker_ros.tracking.model import load_model
+from rgbd_tracker_ros.tracking.model import TrackerModel
 from rgbd_tracker_ros.tracking.networks.trdimp.network import ARCHITECTURE
 from rgbd_tracker_ros.tracking.networks.trdimp.transformer import gaussian_labels
-from rgbd_tracker_ros.tracking.params import merge_params
-
-PARAMETER_SETS = ("default", "lasot")
-
-
-@dataclass(frozen=True)
-class TrDiMPParams(DiMPParams):
-    """DiMP parameters plus the transformer memory's (``config/trackers/trdimp.yaml``)."""
-
-    parameter_set: str
-    transformer_skipping: int
-    transformer_memory_size: int
-
-    def validate(self) -> None:
-        super().validate()
-        checks = [
-            (
-                self.parameter_set in PARAMETER_SETS,
-                f"parameter_set must be one of {PARAMETER_SETS}",
-            ),
-            (self.transformer_skipping >= 0, "transformer_skipping must be >= 0 (0 = never)"),
-            (self.transformer_memory_size > 0, "transformer_memory_size must be positive"),
-            (
-                len(self.scale_factors) == 1,
-                "scale_factors must hold one value: the TrDiMP decoder takes one search image",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {message}")
-
-    @property
-    def updates_transformer_memory(self) -> bool:
-        """The reference's lasot sets never update (their skipping of 0.1 never divides a frame
-        number); here that is said directly."""
-        return self.parameter_set != "lasot" and self.transformer_skipping > 0
+from rgbd_tracker_ros.tracking.trdimp.params import TrDiMPParams
 
 
 class TrDiMPTracker(DiMPTracker):
@@ -151,17 +113,11 @@ class TrSiamTracker(TrDiMPTracker):
         super().__init__(net, params, device)
 
 
-def _build(name: str, tracker: type[TrDiMPTracker], params: Mapping[str, Any]) -> TrDiMPTracker:
-    typed = TrDiMPParams.from_mapping(merge_params(name, params))
-    net, device = load_model(typed, name)
-    return tracker(net, typed, device)
+def build_trdimp(params: TrDiMPParams, model: TrackerModel) -> TrDiMPTracker:
+    """Spec factory of 'trdimp'."""
+    return TrDiMPTracker(model.net, params, model.device)
 
 
-def build_trdimp(params: Mapping[str, Any]) -> TrDiMPTracker:
-    """Registry factory for 'trdimp'."""
-    return _build("trdimp", TrDiMPTracker, params)
-
-
-def build_trsiam(params: Mapping[str, Any]) -> TrDiMPTracker:
-    """Registry factory for 'trsiam' (the TrDiMP model, no filter optimisation)."""
-    return _build("trsiam", TrSiamTracker, params)
+def build_trsiam(params: TrDiMPParams, model: TrackerModel) -> TrSiamTracker:
+    """Spec factory of 'trsiam' (the TrDiMP model, no filter optimisation)."""
+    return TrSiamTracker(model.net, params, model.device)

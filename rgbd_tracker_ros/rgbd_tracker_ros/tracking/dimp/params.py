@@ -11,6 +11,13 @@ from rgbd_tracker_ros.tracking.model import NetworkParams
 REFINEMENT_SPACES = ("default", "relative")
 
 
+def refuse_failed(params: object, checks: list[tuple[bool, str]]) -> None:
+    """Raise ValueError with the message of the first failed ``(ok, message)`` check."""
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"{type(params).__name__}: {message}")
+
+
 @dataclass(frozen=True)
 class DiMPParams(NetworkParams):
     """Parameters of the DiMP tracker; ``config/trackers/dimp.yaml`` documents each one."""
@@ -90,9 +97,7 @@ class DiMPParams(NetworkParams):
             (self.maximal_aspect_ratio > 1, "maximal_aspect_ratio must be > 1"),
             (0 <= self.augmentation.dropout[1] < 1, "augmentation dropout probability in [0, 1)"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {message}")
+        refuse_failed(self, checks)
 
     def localization(self) -> loc.LocalizationParams:
         return loc.LocalizationParams(

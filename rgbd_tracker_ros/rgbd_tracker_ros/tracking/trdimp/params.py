@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rgbd_tracker_ros.tracking.dimp.params import DiMPParams
+from rgbd_tracker_ros.tracking.dimp.params import DiMPParams, refuse_failed
 
 PARAMETER_SETS = ("default", "lasot")
 
@@ -31,9 +31,7 @@ class TrDiMPParams(DiMPParams):
                 "scale_factors must hold one value: the TrDiMP decoder takes one search image",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {message}")
+        refuse_failed(self, checks)
 
     @property
     def updates_transformer_memory(self) -> bool:

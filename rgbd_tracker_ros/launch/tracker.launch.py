@@ -19,7 +19,7 @@ ARGUMENTS = [
     ("camera_namespace", "camera", "RealSense camera namespace (realsense-ros 4.x)."),
     ("camera_name", "camera", "RealSense camera name (realsense-ros 4.x)."),
     ("launch_camera", "false", "Also start realsense2_camera with align_depth.enable:=true."),
-    ("tracker", "depth_dcf", "Tracker: depth_dcf, dimp, det, trdimp, trsiam, siamrpn, siamrpn_lt."),
+    ("tracker", "depth_dcf", "Tracker name (README tracker table; tracker_node --help)."),
     ("model_path", "", "TorchScript model made by export_model (network trackers)."),
     ("device", "auto", "auto, cpu, cuda, cuda:N."),
     ("rviz", "false", "Start RViz with the package's config/tracker.rviz."),

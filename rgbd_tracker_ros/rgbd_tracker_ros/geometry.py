@@ -278,7 +278,7 @@ class DepthParams:
     """How ``robust_target_depth`` reads the depth inside a box.
 
     ``central_fraction``: share of the box width/height (centred) that is read, because box
-    corners are mostly background. ``min_depth``/``max_depth``: the camera's trusted range in
+    corners are mostly background. ``min_depth_m``/``max_depth_m``: the camera's trusted range in
     metres. ``min_valid_pixels``/``min_valid_fraction``: below these no estimate is given.
     ``cluster_width``: relative half-width of the depth window in which a surface's pixels
     are gathered (0.05 = +-5 % of the depth, a few cm at 1-2 m, wider than sensor noise,
@@ -289,8 +289,8 @@ class DepthParams:
     """
 
     central_fraction: float = 0.6
-    min_depth: float = 0.1
-    max_depth: float = 10.0
+    min_depth_m: float = 0.1
+    max_depth_m: float = 10.0
     min_valid_pixels: int = 16
     min_valid_fraction: float = 0.05
     cluster_width: float = 0.05
@@ -326,10 +326,10 @@ def _central_region(box: BoxXYWH, fraction: float, width: int, height: int) -> t
     return x0, y0, x1, y1
 
 
-def valid_depth_mask(depth_m: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+def valid_depth_mask(depth_m: np.ndarray, min_depth_m: float, max_depth_m: float) -> np.ndarray:
     """True where ``depth_m`` holds a usable reading (finite and inside the trusted range)."""
     with np.errstate(invalid="ignore"):
-        return np.isfinite(depth_m) & (depth_m > min_depth) & (depth_m < max_depth)
+        return np.isfinite(depth_m) & (depth_m > min_depth_m) & (depth_m < max_depth_m)
 
 
 def robust_target_depth(
@@ -359,7 +359,7 @@ def robust_target_depth(
     if x1 <= x0 or y1 <= y0:
         return None
     region = depth_m[y0:y1, x0:x1]
-    values = region[valid_depth_mask(region, p.min_depth, p.max_depth)].astype(np.float64)
+    values = region[valid_depth_mask(region, p.min_depth_m, p.max_depth_m)].astype(np.float64)
     num_valid = int(values.size)
     valid_fraction = num_valid / float(region.size)
     if num_valid < p.min_valid_pixels or valid_fraction < p.min_valid_fraction:
@@ -409,8 +409,8 @@ def box_from_click(
     max_extent_m: float = 1.0,
     min_size: float = 8.0,
     seed_radius: int = 3,
-    min_depth: float = 0.1,
-    max_depth: float = 10.0,
+    min_depth_m: float = 0.1,
+    max_depth_m: float = 10.0,
 ) -> BoxXYWH:
     """A box around the object under pixel ``(u, v)``: the connected region of similar depth.
 
@@ -440,7 +440,7 @@ def box_from_click(
     r0, r1 = max(row - seed_radius, 0), min(row + seed_radius + 1, height)
     c0, c1 = max(col - seed_radius, 0), min(col + seed_radius + 1, width)
     patch = depth_m[r0:r1, c0:c1]
-    patch_valid = valid_depth_mask(patch, min_depth, max_depth)
+    patch_valid = valid_depth_mask(patch, min_depth_m, max_depth_m)
     if not patch_valid.any():
         return fallback
     seed_depth = float(np.median(patch[patch_valid]))
@@ -460,7 +460,7 @@ def box_from_click(
     wy0 = max(int(seed_row - half_h), 0)
     wy1 = min(math.ceil(seed_row + half_h) + 1, height)
     raw = depth_m[wy0:wy1, wx0:wx1]
-    blocked = ~valid_depth_mask(raw, min_depth, max_depth)
+    blocked = ~valid_depth_mask(raw, min_depth_m, max_depth_m)
     window = np.where(blocked, 0.0, raw).astype(np.float32)
     mask = np.ones((window.shape[0] + 2, window.shape[1] + 2), dtype=np.uint8)
     mask[1:-1, 1:-1] = blocked.astype(np.uint8)

@@ -2,7 +2,8 @@
 
 The ROS callback only drops frames into the mailbox, so a slow tracker lowers the output
 rate but never makes the output stale. Everything heavy (tracker, 3D from depth) runs on
-the worker thread; results go back through a callback the node supplies.
+the worker thread; what a frame's result means (state, 3D, occlusion) is decided by
+``outcome.py``, as in the evaluation. Results go back through a callback the node supplies.
 """
 
 from __future__ import annotations
@@ -19,19 +20,13 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from rgbd_tracker_ros.geometry import (
-    BoxXYWH,
-    DepthEstimate,
-    DepthParams,
-    Intrinsics,
-    box_position,
-    clip_box,
-    metric_size,
-    robust_target_depth,
-)
-from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, Tracker, TrackerState
+from rgbd_tracker_ros.evaluation.stats import percentile
+from rgbd_tracker_ros.geometry import BoxXYWH, Intrinsics, validate_init_box
+from rgbd_tracker_ros.logs import ThrottledLog
+from rgbd_tracker_ros.outcome import Outcome, OutcomeParams, OutcomeStage
+from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState, check_frame
 
-_log = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -72,10 +67,6 @@ class LatestSlot(Generic[T]):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 class RateStats:
@@ -119,9 +110,8 @@ class LatencyStats:
 
     def percentile(self, q: float) -> float | None:
         with self._lock:
-            if not self._values:
-                return None
-            return float(np.percentile(np.fromiter(self._values, dtype=np.float64), q))
+            value = percentile(self._values, q)
+        return None if math.isnan(value) else value
 
     @property
     def p50(self) -> float | None:
@@ -136,24 +126,13 @@ class LatencyStats:
 class WorkerConfig:
     """Run-time tunables of the worker; replace the whole object to change them live.
 
-    Scores below ``lost_score`` make the result LOST, below ``uncertain_score`` UNCERTAIN
-    (they only ever lower the tracker's own state; 0 leaves it alone).
-
-    Occlusion cue: the box's depth falls below ``(1 - occlusion_depth_drop)`` x the tracked
-    depth while the score falls below ``(1 - occlusion_score_drop)`` x its running level —
-    something came between camera and target, so the state becomes UNCERTAIN and no position
-    is given (the depth read is the occluder's). ``smoothing`` is the weight of the newest
-    value in the running depth and score levels. An init request with a stamp waits for a
-    frame at least that new (``stamp_tolerance`` s), unless stamps jumped back by more than
-    ``clock_jump_s`` (a replayed bag restarting).
+    ``outcome``: how a tracked frame becomes state and 3D (``outcome.py``). An init request
+    with a stamp waits for a frame at least that new (``stamp_tolerance`` s), unless stamps
+    jumped back by more than ``clock_jump_s`` (a replayed bag restarting). Errors are logged
+    at most once per ``log_interval_s``, with a count of those not logged.
     """
 
-    depth: DepthParams = field(default_factory=DepthParams)
-    uncertain_score: float = 0.0
-    lost_score: float = 0.0
-    occlusion_depth_drop: float = 0.2
-    occlusion_score_drop: float = 0.3
-    smoothing: float = 0.5
+    outcome: OutcomeParams = field(default_factory=OutcomeParams)
     stamp_tolerance: float = 1e-3
     clock_jump_s: float = 1.0
     log_interval_s: float = 5.0
@@ -174,11 +153,8 @@ class FrameBundle:
 
 @dataclass
 class WorkerResult:
-    """One processed frame: the 2D result and, when depth allows, the 3D one.
+    """One processed frame: its ``outcome`` (what the node publishes) and where it came from.
 
-    ``position`` is the target centre (metres, color optical frame) and ``metric_size`` its
-    width/height (metres); both None when the depth is missing, unusable or occluded.
-    ``depth`` is what the box's pixels say, the occluder's depth when ``occluded``.
     ``latency`` runs from ``FrameBundle.received`` to this result. ``error`` says what went
     wrong on this frame (the tracker raised, the init box missed the image...), else None.
     """
@@ -186,14 +162,7 @@ class WorkerResult:
     frame: Frame
     header: Any
     target_id: int
-    state: TrackerState
-    box_xywh: BoxXYWH | None = None
-    score: float = 0.0
-    score_map: ScoreMap | None = None
-    depth: DepthEstimate | None = None
-    position: tuple[float, float, float] | None = None
-    metric_size: tuple[float, float] | None = None
-    occluded: bool = False
+    outcome: Outcome
     latency: float = 0.0
     error: str | None = None
 
@@ -202,8 +171,8 @@ class WorkerResult:
         return self.frame.stamp
 
     @property
-    def has_position(self) -> bool:
-        return self.position is not None
+    def state(self) -> TrackerState:
+        return self.outcome.state
 
 
 @dataclass(frozen=True)
@@ -233,66 +202,6 @@ class _InitRequest:
     box: BoxXYWH
     stamp: float | None
     target_id: int
-
-
-@dataclass
-class _TargetMemory:
-    """Running depth and score levels of the current target, for the occlusion cue."""
-
-    depth: float | None = None
-    score: float | None = None
-
-
-def check_frame(frame: Frame) -> None:
-    """Raise ``ValueError`` naming the problem when ``frame`` breaks the ``Frame`` contract."""
-    color = frame.color
-    if not isinstance(color, np.ndarray) or color.ndim != 3 or color.shape[2] != 3:
-        raise ValueError(f"color must be an HxWx3 array, got {getattr(color, 'shape', color)}")
-    if color.dtype != np.uint8:
-        raise ValueError(f"color must be uint8, got {color.dtype}")
-    height, width = color.shape[:2]
-    if height == 0 or width == 0:
-        raise ValueError("color image is empty")
-    depth = frame.depth
-    if depth is not None:
-        if not isinstance(depth, np.ndarray) or depth.ndim != 2:
-            raise ValueError(f"depth must be an HxW array, got {getattr(depth, 'shape', depth)}")
-        if depth.shape != (height, width):
-            raise ValueError(
-                f"depth is {depth.shape[1]}x{depth.shape[0]} but color is {width}x{height}; "
-                "depth must be aligned to color"
-            )
-    intr = frame.intrinsics
-    if (
-        intr is not None
-        and intr.width
-        and intr.height
-        and (intr.width, intr.height)
-        != (
-            width,
-            height,
-        )
-    ):
-        raise ValueError(
-            f"camera_info is for {intr.width}x{intr.height} but color is {width}x{height}"
-        )
-
-
-class _ThrottledLog:
-    """Log the first of a burst of errors, then at most one per interval with a count."""
-
-    def __init__(self) -> None:
-        self._last = -math.inf
-        self._suppressed = 0
-
-    def error(self, message: str, interval_s: float) -> None:
-        now = time.monotonic()
-        if now - self._last < interval_s:
-            self._suppressed += 1
-            return
-        suffix = f" ({self._suppressed} similar errors suppressed)" if self._suppressed else ""
-        _log.error("%s%s", message, suffix)
-        self._last, self._suppressed = now, 0
 
 
 class TrackingWorker:
@@ -330,9 +239,9 @@ class TrackingWorker:
         self._epoch = 0
         self._next_target_id = 0
         self._target_id = 0
-        self._memory = _TargetMemory()
+        self._outcome = OutcomeStage(self.config.outcome)
         self._latest_frame: Frame | None = None
-        self._throttle = _ThrottledLog()
+        self._throttle = ThrottledLog(LOG, self.config.log_interval_s)
         self.frames_in = 0
         self.processed = 0
         self.errors = 0
@@ -459,7 +368,7 @@ class TrackingWorker:
                 if self._warmup_size is not None:
                     _warm_up(tracker, *self._warmup_size)
             except Exception as exc:
-                _log.error("could not build or run the tracker: %s", exc)
+                LOG.error("could not build or run the tracker: %s", exc)
                 self._load_error = exc
                 self._ready.set()
                 return
@@ -483,7 +392,7 @@ class TrackingWorker:
     def _record_error(self, message: str) -> None:
         self.errors += 1
         self.last_error = message
-        self._throttle.error(message, self.config.log_interval_s)
+        self._throttle.error(message)
 
     def _safe_step(self, tracker: Tracker, bundle: FrameBundle) -> WorkerResult:
         try:
@@ -495,9 +404,7 @@ class TrackingWorker:
                 if self._active:
                     self._state = TrackerState.LOST
                 state = self._state
-            result = WorkerResult(
-                bundle.frame, bundle.header, self._target_id, state, error=message
-            )
+            result = _result(bundle, self._target_id, state, message)
             return self._finish(bundle, result)
 
     def _take_init(self, stamp: float, cfg: WorkerConfig) -> _InitRequest | None:
@@ -525,12 +432,10 @@ class TrackingWorker:
         elif active:
             result = self._track(tracker, bundle, cfg)
         else:
-            result = WorkerResult(frame, bundle.header, self._target_id, TrackerState.IDLE)
+            result = _result(bundle, self._target_id, TrackerState.IDLE)
         with self._lock:
             if self._epoch != epoch:  # reset while this frame was being processed
-                result = WorkerResult(
-                    frame, bundle.header, result.target_id, TrackerState.IDLE, error=result.error
-                )
+                result = _result(bundle, result.target_id, TrackerState.IDLE, result.error)
             else:
                 self._state = result.state
                 self._active = result.state != TrackerState.IDLE
@@ -545,28 +450,21 @@ class TrackingWorker:
         self, tracker: Tracker, bundle: FrameBundle, request: _InitRequest, cfg: WorkerConfig
     ) -> WorkerResult:
         frame = bundle.frame
-        width, height = frame.size_wh
-        box = clip_box(request.box, width, height)
+        box, reason = validate_init_box(request.box, *frame.size_wh)
         if box is None:
-            message = f"init box {list(request.box)} is outside the {width}x{height} frame"
+            message = f"init box rejected: {reason}"
             self._record_error(message)
-            return WorkerResult(
-                frame, bundle.header, request.target_id, TrackerState.IDLE, error=message
-            )
+            return _result(bundle, request.target_id, TrackerState.IDLE, message)
         try:
             tracker.initialize(frame, box)
         except Exception as exc:
             message = f"tracker initialisation failed at t={frame.stamp:.3f}: {exc!r}"
             self._record_error(message)
-            return WorkerResult(
-                frame, bundle.header, request.target_id, TrackerState.IDLE, error=message
-            )
-        self._memory = _TargetMemory()
-        result = WorkerResult(
-            frame, bundle.header, request.target_id, TrackerState.TRACKING, box, score=1.0
+            return _result(bundle, request.target_id, TrackerState.IDLE, message)
+        self._outcome = OutcomeStage(cfg.outcome)
+        return WorkerResult(
+            frame, bundle.header, request.target_id, self._outcome.start(frame, box)
         )
-        self._measure_3d(result, cfg, update_score=False)
-        return result
 
     def _track(self, tracker: Tracker, bundle: FrameBundle, cfg: WorkerConfig) -> WorkerResult:
         frame = bundle.frame
@@ -575,56 +473,17 @@ class TrackingWorker:
         except Exception as exc:
             message = f"tracker failed at t={frame.stamp:.3f}: {exc!r}"
             self._record_error(message)
-            return WorkerResult(
-                frame, bundle.header, self._target_id, TrackerState.LOST, error=message
-            )
-        width, height = frame.size_wh
-        box = clip_box(output.box_xywh, width, height)
-        state = output.state if output.state != TrackerState.IDLE else TrackerState.LOST
-        if box is None:
-            state = TrackerState.LOST
-        score = float(output.score) if math.isfinite(output.score) else 0.0
-        if score < cfg.lost_score:
-            state = TrackerState.LOST
-        elif score < cfg.uncertain_score and state == TrackerState.TRACKING:
-            state = TrackerState.UNCERTAIN
-        result = WorkerResult(
-            frame, bundle.header, self._target_id, state, box, score, output.score_map
-        )
-        if state != TrackerState.LOST:
-            self._measure_3d(result, cfg, update_score=True)
-        return result
+            return _result(bundle, self._target_id, TrackerState.LOST, message)
+        self._outcome.params = cfg.outcome
+        outcome = self._outcome.step(frame, output)
+        return WorkerResult(frame, bundle.header, self._target_id, outcome)
 
-    def _measure_3d(self, result: WorkerResult, cfg: WorkerConfig, update_score: bool) -> None:
-        """Fill depth, position and size of ``result``; apply the occlusion cue."""
-        frame, box, memory = result.frame, result.box_xywh, self._memory
-        if frame.depth is None or box is None:
-            return
-        estimate = robust_target_depth(frame.depth, box, cfg.depth)
-        result.depth = estimate
-        if estimate is None:
-            return
-        depth_fell = (
-            memory.depth is not None
-            and estimate.depth < (1.0 - cfg.occlusion_depth_drop) * memory.depth
-        )
-        score_fell = (
-            memory.score is not None
-            and result.score < (1.0 - cfg.occlusion_score_drop) * memory.score
-        )
-        if update_score and depth_fell and score_fell:
-            result.occluded = True
-            if result.state == TrackerState.TRACKING:
-                result.state = TrackerState.UNCERTAIN
-            return
-        if result.state == TrackerState.TRACKING:
-            memory.depth = _blend(memory.depth, estimate.depth, cfg.smoothing)
-            if update_score:
-                memory.score = _blend(memory.score, result.score, cfg.smoothing)
-        if frame.intrinsics is None:
-            return
-        result.position = box_position(box, estimate.depth, frame.intrinsics)
-        result.metric_size = metric_size(box[2], box[3], estimate.depth, frame.intrinsics)
+
+def _result(
+    bundle: FrameBundle, target_id: int, state: TrackerState, error: str | None = None
+) -> WorkerResult:
+    """A result without a tracked box (idle, failed, reset)."""
+    return WorkerResult(bundle.frame, bundle.header, target_id, Outcome(state), error=error)
 
 
 def _warm_up(tracker: Tracker, width: int, height: int) -> None:
@@ -638,7 +497,3 @@ def _warm_up(tracker: Tracker, width: int, height: int) -> None:
     box = (0.4 * width, 0.4 * height, 0.2 * width, 0.2 * height)
     tracker.initialize(Frame(color, depth, 0.0, intrinsics), box)
     tracker.track(Frame(color, depth, 1.0 / 30.0, intrinsics))
-
-
-def _blend(level: float | None, value: float, weight: float) -> float:
-    return value if level is None else (1.0 - weight) * level + weight * value

@@ -110,7 +110,7 @@ class Graph:
     def publish(
         self,
         color: np.ndarray,
-        depth_mm: np.ndarray | None,
+        depth: np.ndarray | None,
         intrinsics: Intrinsics,
         stamp_ns: int | None = None,
         color_encoding: str = "rgb8",
@@ -121,8 +121,8 @@ class Graph:
         else:
             header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
         self.color_pub.publish(image_msg(color, header, color_encoding))
-        if depth_mm is not None:
-            self.depth_pub.publish(image_msg(depth_mm, header, "16UC1"))
+        if depth is not None:  # uint16 millimetres as 16UC1, float32 metres as 32FC1
+            self.depth_pub.publish(image_msg(depth, header))
         self.info_pub.publish(camera_info_msg(intrinsics, header))
         return header
 

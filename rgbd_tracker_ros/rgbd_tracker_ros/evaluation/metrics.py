@@ -11,7 +11,7 @@ Conventions shared by every function here:
   weight, as OTB/LaSOT and the VOT long-term analysis do.
 
 Where a protocol is defined by published code, the docstring names it so a reader can check
-the choice (see also ``shared/reference/benchmarks.md`` §3).
+the choice.
 """
 
 from __future__ import annotations

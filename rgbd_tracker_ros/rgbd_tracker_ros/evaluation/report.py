@@ -68,8 +68,9 @@ def markdown_summary(
         "per-sequence curves averaged, F maximised, Pr and Re at that threshold τ). "
         "'absent → not reported': absent-target frames where the tracker said LOST or scored "
         f"under τ. Re-acquired: re-appearances followed within {within} frames by IoU > "
-        f"{options.reacquire_iou} while the target is reported. 3D error: back-projected "
-        "box centre (robust depth) vs the generator's 3D ground truth, on reported frames.",
+        f"{options.reacquire_iou} while the target is reported. 3D error: the position "
+        "the node publishes (outcome.py, the node's default parameters) vs the generator's 3D "
+        "ground truth, on reported frames.",
     ]
     if unavailable:
         lines += ["", "## Not evaluated", ""]

@@ -3,6 +3,8 @@
 Protocol: the tracker is built fresh for each sequence, initialised once on frame 1 with
 the ground-truth box and never reset (VOT long-term "unsupervised" and OTB one-pass
 evaluation alike); every later frame goes through ``track()``, timed with a monotonic clock.
+Each frame's result then goes through the node's outcome stage (``outcome.py``) with the
+node's parameters, so the boxes, states and 3D positions saved are what the node publishes.
 """
 
 from __future__ import annotations
@@ -25,31 +27,20 @@ from rgbd_tracker_ros.evaluation.results import (
     results_path,
     write_results,
 )
-from rgbd_tracker_ros.geometry import box_position, robust_target_depth
+from rgbd_tracker_ros.outcome import Outcome, OutcomeParams, OutcomeStage
 from rgbd_tracker_ros.sequences.depthtrack import RGBDSequence, read_sequence
-from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState
+from rgbd_tracker_ros.tracking.api import Tracker, TrackerState
 from rgbd_tracker_ros.tracking.registry import create_tracker
 
 LOG = logging.getLogger(__name__)
 
 
-def target_position(frame: Frame, box_xywh: tuple[float, float, float, float]) -> np.ndarray:
-    """3D centre (metres, color optical frame) of the target in ``box_xywh``; NaN if unknown.
-
-    Robust depth inside the box, back-projected through the box centre: what the node
-    publishes as the target pose.
-    """
-    unknown = np.full(3, np.nan)
-    if frame.depth is None or frame.intrinsics is None:
-        return unknown
-    estimate = robust_target_depth(frame.depth, box_xywh)
-    if estimate is None:
-        return unknown
-    return np.array(box_position(box_xywh, estimate.depth, frame.intrinsics))
-
-
 def track_sequence(
-    tracker: Tracker, tracker_name: str, sequence: RGBDSequence, progress: bool = True
+    tracker: Tracker,
+    tracker_name: str,
+    sequence: RGBDSequence,
+    progress: bool = True,
+    outcome_params: OutcomeParams | None = None,
 ) -> SequenceResults:
     """Initialise ``tracker`` on frame 1's ground truth and track every later frame."""
     count = len(sequence)
@@ -66,13 +57,14 @@ def track_sequence(
     times = np.full(count, np.nan)
     stages: dict[str, np.ndarray] = {}
 
+    published = OutcomeStage(outcome_params)
     first = sequence.frame(0)
     init_box = tuple(float(v) for v in sequence.groundtruth[0])
     start = time.perf_counter()
     tracker.initialize(first, init_box)
     times[0] = time.perf_counter() - start
     boxes[0], scores[0], states[0] = init_box, 1.0, int(TrackerState.IDLE)
-    positions[0] = target_position(first, init_box)
+    positions[0] = _position(published.start(first, init_box))
 
     frames = range(1, count)
     bar = tqdm(frames, desc=f"{tracker_name} {sequence.name}", leave=False, disable=not progress)
@@ -88,11 +80,12 @@ def track_sequence(
                 f"{where} frame {index + 1}: tracker returned box {list(box)} score {score}; "
                 "boxes and scores must be finite (report LOST instead)"
             )
-        state = TrackerState(result.state)
-        if state == TrackerState.IDLE:
+        if TrackerState(result.state) == TrackerState.IDLE:
             raise ResultsError(f"{where} frame {index + 1}: track() returned IDLE after init")
-        boxes[index], scores[index], states[index] = box, score, int(state)
-        positions[index] = target_position(frame, box)
+        outcome = published.step(frame, result)
+        boxes[index] = box if outcome.box_xywh is None else outcome.box_xywh
+        scores[index], states[index] = outcome.score, int(outcome.state)
+        positions[index] = _position(outcome)
         for stage, seconds in result.timings.items():
             stages.setdefault(stage, np.full(count, np.nan))[index] = seconds
     return SequenceResults(
@@ -105,6 +98,11 @@ def track_sequence(
         times=times,
         stage_times=stages,
     )
+
+
+def _position(outcome: Outcome) -> np.ndarray:
+    """The published 3D position, NaN where the node publishes none."""
+    return np.full(3, np.nan) if outcome.position is None else np.array(outcome.position)
 
 
 def is_complete(path: Path, sequence: RGBDSequence) -> bool:
@@ -131,6 +129,7 @@ def run_tracker(
     resume: bool = True,
     progress: bool = True,
     factory: Callable[[str, Mapping[str, Any] | None], Tracker] = create_tracker,
+    outcome_params: OutcomeParams | None = None,
 ) -> list[Path]:
     """Track every sequence with a fresh ``tracker_name`` and write one results file each.
 
@@ -145,6 +144,7 @@ def run_tracker(
             LOG.info("%s/%s: results complete, skipped", tracker_name, sequence.name)
         else:
             tracker = factory(tracker_name, params)
-            write_results(target, track_sequence(tracker, tracker_name, sequence, progress))
+            results = track_sequence(tracker, tracker_name, sequence, progress, outcome_params)
+            write_results(target, results)
         written.append(target)
     return written

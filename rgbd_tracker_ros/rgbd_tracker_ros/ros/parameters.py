@@ -11,6 +11,7 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
+from rgbd_tracker_ros.outcome import OutcomeParams
 from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, package_specs
 from rgbd_tracker_ros.tracking.spec import TrackerSpec
 
@@ -18,6 +19,9 @@ from rgbd_tracker_ros.tracking.spec import TrackerSpec
 def _weights(spec: TrackerSpec) -> str:
     return "needs model_path" if spec.needs_weights else "no weights"
 
+
+# The defaults of what the outcome stage reads are OutcomeParams's (the evaluation uses them too).
+_OUTCOME = OutcomeParams()
 
 # name -> (default, description, read_only)
 PARAMETERS: dict[str, tuple[Any, str, bool]] = {
@@ -48,16 +52,36 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
     "sync.queue_size": (5, "Approximate-time synchroniser queue per input.", True),
     "sync.slop": (0.03, "Approximate-time synchroniser slop in seconds.", True),
     "depth_scale": (0.001, "16UC1 depth units to metres (RealSense: 0.001).", True),
-    "thresholds.uncertain_score": (0.0, "TRACKING below this score is reported UNCERTAIN.", False),
-    "thresholds.lost_score": (0.0, "Below this score the result is reported LOST.", False),
+    "thresholds.uncertain_score": (
+        _OUTCOME.uncertain_score,
+        "TRACKING below this score is reported UNCERTAIN.",
+        False,
+    ),
+    "thresholds.lost_score": (
+        _OUTCOME.lost_score,
+        "Below this score the result is reported LOST.",
+        False,
+    ),
     "thresholds.occlusion_depth_drop": (
-        0.25,
+        _OUTCOME.occlusion_depth_drop,
         "Box depth this fraction closer than the tracked depth while the score falls: occluded.",
         False,
     ),
-    "depth.min_valid_pixels": (20, "Fewer valid depth pixels in the box: no 3D position.", False),
-    "depth.min_range": (0.1, "Depth readings below this (m) are ignored.", False),
-    "depth.max_range": (10.0, "Depth readings above this (m) are ignored.", False),
+    "depth.min_valid_pixels": (
+        _OUTCOME.min_valid_pixels,
+        "Fewer valid depth pixels in the box: no 3D position.",
+        False,
+    ),
+    "depth.min_depth_m": (
+        _OUTCOME.min_depth_m,
+        "Depth readings below this (m) are ignored.",
+        False,
+    ),
+    "depth.max_depth_m": (
+        _OUTCOME.max_depth_m,
+        "Depth readings above this (m) are ignored.",
+        False,
+    ),
     "publish.score_map": (True, "Publish ~/score_map (32FC1).", True),
     "publish.marker": (True, "Publish ~/marker at the 3D target.", True),
     "publish.debug_image": (True, "Publish ~/debug_image while it has subscribers.", True),
@@ -90,12 +114,7 @@ class TrackerSettings:
 class RuntimeSettings:
     """The parameters that ``ros2 param set`` may change while the node runs."""
 
-    uncertain_score: float
-    lost_score: float
-    occlusion_depth_drop: float
-    min_valid_pixels: int
-    min_range: float
-    max_range: float
+    outcome: OutcomeParams
     default_box_size: int
     depth_tolerance: float
 
@@ -123,22 +142,24 @@ def tracker_settings(node: Node) -> TrackerSettings:
 
 def runtime_settings(values: dict[str, Any]) -> RuntimeSettings:
     """Build from a name -> value mapping, so a pending ``ros2 param set`` can be validated."""
+    try:
+        outcome = OutcomeParams(
+            uncertain_score=float(values["thresholds.uncertain_score"]),
+            lost_score=float(values["thresholds.lost_score"]),
+            occlusion_depth_drop=float(values["thresholds.occlusion_depth_drop"]),
+            min_valid_pixels=int(values["depth.min_valid_pixels"]),
+            min_depth_m=float(values["depth.min_depth_m"]),
+            max_depth_m=float(values["depth.max_depth_m"]),
+        )
+    except ValueError as error:
+        raise ValueError(f"thresholds.* / depth.*: {error}") from None
     settings = RuntimeSettings(
-        uncertain_score=float(values["thresholds.uncertain_score"]),
-        lost_score=float(values["thresholds.lost_score"]),
-        occlusion_depth_drop=float(values["thresholds.occlusion_depth_drop"]),
-        min_valid_pixels=int(values["depth.min_valid_pixels"]),
-        min_range=float(values["depth.min_range"]),
-        max_range=float(values["depth.max_range"]),
+        outcome=outcome,
         default_box_size=int(values["click.default_box_size"]),
         depth_tolerance=float(values["click.depth_tolerance"]),
     )
-    if not 0.0 < settings.occlusion_depth_drop < 1.0:
-        raise ValueError("thresholds.occlusion_depth_drop must be in (0, 1)")
-    if not 0.0 <= settings.min_range < settings.max_range:
-        raise ValueError("depth.min_range must be >= 0 and below depth.max_range")
-    if settings.min_valid_pixels < 1 or settings.default_box_size < 4:
-        raise ValueError("depth.min_valid_pixels must be >= 1 and click.default_box_size >= 4")
+    if settings.default_box_size < 4:
+        raise ValueError("click.default_box_size must be >= 4")
     return settings
 
 

@@ -31,7 +31,7 @@ from rgbd_tracker_ros.ros.conversions import stamp_to_ns
 from rgbd_tracker_ros.ros.dds import use_large_image_profile
 from rgbd_tracker_ros.ros.sequence_player import SequencePlayer
 
-_LOG = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 CAMERA_PREFIX = "/camera/camera/"
 REMAPS = {

@@ -28,8 +28,9 @@ from visualization_msgs.msg import Marker
 
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
-from rgbd_tracker_ros.geometry import DepthParams, box_from_click, project, validate_init_box
+from rgbd_tracker_ros.geometry import box_from_click, project, validate_init_box
 from rgbd_tracker_ros.imaging import ImageDecodeError, draw_overlay
+from rgbd_tracker_ros.outcome import Outcome
 from rgbd_tracker_ros.ros import parameters as params
 from rgbd_tracker_ros.ros.click_frames import ClickFrameError, ClickFrames
 from rgbd_tracker_ros.ros.conversions import (
@@ -46,7 +47,7 @@ from rgbd_tracker_ros.ros.sync import (
     Subscriber,
     watch_clock_jumps,
 )
-from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState
+from rgbd_tracker_ros.tracking.api import Frame, Tracker
 from rgbd_tracker_ros.tracking.device import limit_cpu_threads, resolve_device
 from rgbd_tracker_ros.tracking.params import Layer, read_mapping
 from rgbd_tracker_ros.tracking.registry import create_tracker, parameter_names
@@ -324,8 +325,8 @@ class TrackerNode(LifecycleNode):
             frame.intrinsics,
             default_size=settings.default_box_size,
             depth_tolerance=settings.depth_tolerance,
-            min_depth=settings.min_range,
-            max_depth=settings.max_range,
+            min_depth_m=settings.outcome.min_depth_m,
+            max_depth_m=settings.outcome.max_depth_m,
         )
         _, message, _ = self._start_target(box, frame.stamp)
         self.get_logger().info(f"click at ({u:.0f}, {v:.0f}): {message}")
@@ -353,21 +354,22 @@ class TrackerNode(LifecycleNode):
         if not self.context.ok():  # shutting down: the publishers are gone
             return
         header: Header = result.header
+        outcome = result.outcome
         target = _target_msg(result)
         target.latency = float(self.get_clock().now().nanoseconds * 1e-9 - result.stamp)
         self._target_pub.publish(target)
-        if result.position is not None and result.state != TrackerState.LOST:
+        if outcome.position is not None:
             pose = PoseStamped(header=header)
-            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = result.position
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = outcome.position
             pose.pose.orientation.w = 1.0
             self._pose_pub.publish(pose)
             if self._publish_marker:
-                self._marker_pub.publish(_marker_msg(result))
-        if self._publish_score and result.score_map is not None:
-            self._score_pub.publish(image_msg(result.score_map.scores.astype("float32"), header))
+                self._marker_pub.publish(_marker_msg(header, outcome))
+        if self._publish_score and outcome.score_map is not None:
+            self._score_pub.publish(image_msg(outcome.score_map.scores.astype("float32"), header))
         if self._publish_debug and self._debug_pub.get_subscription_count() > 0:
             overlay = draw_overlay(
-                result.frame.color, result.box_xywh, result.state.name, result.score
+                result.frame.color, outcome.box_xywh, outcome.state.name, outcome.score
             )
             self._debug_pub.publish(image_msg(overlay, header, "bgr8"))
         if result.error:
@@ -395,15 +397,7 @@ class TrackerNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     def _worker_config(self, settings: params.RuntimeSettings | None = None) -> WorkerConfig:
-        s = settings or self._settings
-        return WorkerConfig(
-            depth=DepthParams(
-                min_depth=s.min_range, max_depth=s.max_range, min_valid_pixels=s.min_valid_pixels
-            ),
-            uncertain_score=s.uncertain_score,
-            lost_score=s.lost_score,
-            occlusion_depth_drop=s.occlusion_depth_drop,
-        )
+        return WorkerConfig(outcome=(settings or self._settings).outcome)
 
     def _count_error(self, kind: str, message: str) -> None:
         with self._lock:
@@ -445,26 +439,27 @@ class TrackerNode(LifecycleNode):
 
 
 def _target_msg(result: WorkerResult) -> TrackedTarget:
-    msg = TrackedTarget(header=result.header, state=int(result.state), score=float(result.score))
+    outcome = result.outcome
+    msg = TrackedTarget(header=result.header, state=int(outcome.state), score=float(outcome.score))
     msg.target_id = result.target_id
-    if result.box_xywh is not None:
-        msg.x, msg.y, msg.width, msg.height = (float(c) for c in result.box_xywh)
-    if result.depth is not None:
-        msg.depth = float(result.depth.depth)
-    if result.position is not None:
+    if outcome.box_xywh is not None:
+        msg.x, msg.y, msg.width, msg.height = (float(c) for c in outcome.box_xywh)
+    if outcome.depth is not None:
+        msg.depth = float(outcome.depth.depth)
+    if outcome.position is not None:
         msg.has_position = True
-        msg.position.x, msg.position.y, msg.position.z = (float(c) for c in result.position)
-    if result.metric_size is not None:
-        msg.metric_width, msg.metric_height = (float(c) for c in result.metric_size)
+        msg.position.x, msg.position.y, msg.position.z = (float(c) for c in outcome.position)
+    if outcome.metric_size is not None:
+        msg.metric_width, msg.metric_height = (float(c) for c in outcome.metric_size)
     return msg
 
 
-def _marker_msg(result: WorkerResult) -> Marker:
-    marker = Marker(header=result.header, ns="rgbd_tracker", id=0, type=Marker.CUBE)
+def _marker_msg(header: Header, outcome: Outcome) -> Marker:
+    marker = Marker(header=header, ns="rgbd_tracker", id=0, type=Marker.CUBE)
     marker.action = Marker.ADD
-    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = result.position
+    marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = outcome.position
     marker.pose.orientation.w = 1.0
-    width, height = result.metric_size or (0.1, 0.1)
+    width, height = outcome.metric_size or (0.1, 0.1)
     marker.scale.x, marker.scale.y = max(width, 0.01), max(height, 0.01)
     marker.scale.z = max(min(width, height), 0.01)
     marker.color.g, marker.color.a = 0.8, 0.5

@@ -11,7 +11,7 @@ from rgbd_tracker_ros.paths import data_dir
 from rgbd_tracker_ros.sequences.depthtrack import CAMERA_FILE
 from rgbd_tracker_ros.sequences.synthetic import SyntheticConfig, generate_sequence
 
-_LOG = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 # Bump the version when the demo's content changes, so stale caches are not reused.
 DEMO_NAME = "demo_v1"
@@ -42,7 +42,7 @@ def demo_sequence(root: Path | None = None) -> Path:
     if (target / CAMERA_FILE).is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
-    _LOG.info("generating the demo sequence into %s (once)", target)
+    LOG.info("generating the demo sequence into %s (once)", target)
     scratch = Path(tempfile.mkdtemp(prefix=f".{DEMO_NAME}-", dir=root))
     try:
         generate_sequence(demo_config(), scratch)

@@ -57,7 +57,7 @@ from rgbd_tracker_ros.sequences.render import (
     render_quad,
 )
 
-_LOG = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 OPTIONS = (
     "scale_change",
@@ -767,7 +767,7 @@ def generate_sequence(
     """Render ``config`` into the DepthTrack-layout folder ``out_dir`` (streamed to disk)."""
     sequence = SyntheticSequence(config)
     out_dir = Path(out_dir)
-    _LOG.info(
+    LOG.info(
         "generating %s (%d frames, options: %s) into %s",
         config.sequence_name,
         len(sequence),

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-_LOG = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 # Colourful, structured photos: good tracking targets (each is a distinct object).
 TARGET_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
@@ -46,7 +46,7 @@ def load_photo(name: str) -> np.ndarray | None:
     """A scikit-image sample photo as HxWx3 uint8 RGB, or None when not installed."""
     folder = _skimage_data_dir()
     if folder is None or not (folder / name).is_file():
-        _LOG.debug("photo %s unavailable, using procedural textures", name)
+        LOG.debug("photo %s unavailable, using procedural textures", name)
         return None
     image = cv2.imread(str(folder / name), cv2.IMREAD_COLOR)
     if image is None:

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from rgbd_tracker_ros.evaluation.metrics import center_error, iou, position_error_cm
+from rgbd_tracker_ros.evaluation.stats import percentile
 from rgbd_tracker_ros.ros.session import SessionResult, run_session
 from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import RGBDSequence, read_sequence
 from rgbd_tracker_ros.tracking.api import TrackerState
 
-_LOG = logging.getLogger("demo")
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,13 @@ def score(
         absent_frames=int((~visible).sum()),
         mean_iou=_mean(ious),
         mean_center_error_px=_mean(errors),
-        median_3d_error_cm=_median(err3d),
+        median_3d_error_cm=percentile(err3d, 50),
         mean_3d_error_cm=_mean(err3d),
         poses=int(np.isfinite(positions[:, 0]).sum()),
         absent_flagged=float(flagged[absent].mean()) if absent.any() else math.nan,
         output_rate_hz=float(processed.sum() / session.duration_s),
-        latency_p50_ms=_percentile(latencies, 50) * 1000.0,
-        latency_p95_ms=_percentile(latencies, 95) * 1000.0,
+        latency_p50_ms=percentile(latencies, 50) * 1000.0,
+        latency_p95_ms=percentile(latencies, 95) * 1000.0,
         passed=False,
         failures=[],
     )
@@ -137,16 +138,6 @@ def _mean(values: np.ndarray) -> float:
     finite = np.asarray(values, dtype=float)
     finite = finite[np.isfinite(finite)]
     return float(finite.mean()) if finite.size else math.nan
-
-
-def _median(values: np.ndarray) -> float:
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    return float(np.median(finite)) if finite.size else math.nan
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else math.nan
 
 
 def write_outputs(
@@ -209,15 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[demo] %(message)s")
     path = args.sequence or demo_sequence()
     sequence = read_sequence(path)
-    _LOG.info("playing %s (%d frames) to the tracker node", sequence.name, len(sequence))
+    LOG.info("playing %s (%d frames) to the tracker node", sequence.name, len(sequence))
     session = run_session(path, args.tracker)
     report, boxes, positions, states, scores = score(sequence, session, args.tracker)
     write_outputs(args.output, report, sequence, boxes, positions, states, scores)
     print(_markdown(report).split("![overlay]")[0])
-    _LOG.info("report written to %s", args.output / "report.md")
+    LOG.info("report written to %s", args.output / "report.md")
     if not report.passed:
         tail = "\n".join(session.node_log.splitlines()[-20:])
-        _LOG.error("tracking did not work well enough; tracker node log tail:\n%s", tail)
+        LOG.error("tracking did not work well enough; tracker node log tail:\n%s", tail)
     return 0 if report.passed else 1
 
 

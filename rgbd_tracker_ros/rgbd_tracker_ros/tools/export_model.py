@@ -20,7 +20,7 @@ from rgbd_tracker_ros.tracking.networks.checkpoint import CheckpointError
 from rgbd_tracker_ros.tracking.networks.export import ExportError
 from rgbd_tracker_ros.tracking.params import read_mapping
 
-LOGGER = logging.getLogger("export_model")
+LOG = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, ExportError, ValueError, OSError) as error:
         print(f"export_model: error: {error}", file=sys.stderr)
         return 1
-    LOGGER.info("wrote %s", output)
+    LOG.info("wrote %s", output)
     return 0
 
 

@@ -27,7 +27,7 @@ from rgbd_tracker_ros.sequences.depthtrack import read_sequence
 from rgbd_tracker_ros.tracking.device import limit_cpu_threads
 from rgbd_tracker_ros.tracking.registry import create_tracker
 
-_LOG = logging.getLogger("node_benchmark")
+LOG = logging.getLogger(__name__)
 OFFLINE_WARMUP = 5
 MAX_INPUT_RATE_HZ = 240.0
 
@@ -109,11 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     path = args.sequence or demo_sequence()
     camera_rate = read_sequence(path).fps
     tracker_rate = offline_rate(path, args.tracker)
-    _LOG.info("%s alone: %.1f frames/s", args.tracker, tracker_rate)
+    LOG.info("%s alone: %.1f frames/s", args.tracker, tracker_rate)
     overload = min(3.0 * tracker_rate, MAX_INPUT_RATE_HZ)
     runs = []
     for label, rate in (("camera rate", camera_rate), ("3x tracker rate", overload)):
-        _LOG.info("playing at %.1f Hz (%s)", rate, label)
+        LOG.info("playing at %.1f Hz (%s)", rate, label)
         runs.append(summarise(label, rate, run_session(path, args.tracker, rate=rate)))
     table = format_table(runs)
     print(f"tracker {args.tracker}: track() alone {tracker_rate:.1f} frames/s\n{table}")

@@ -58,7 +58,9 @@ class TrackResult:
     """What ``Tracker.track`` returns for one frame.
 
     ``timings`` holds optional per-stage seconds (e.g. ``{"features": 0.004}``) for the
-    benchmark; trackers fill what they can measure cheaply.
+    benchmark; trackers fill what they can measure cheaply. ``occluded`` is the tracker's own
+    judgement that something hides the target; None when the tracker does not judge it (the
+    outcome stage's depth cue then decides, see ``outcome.py``).
     """
 
     box_xywh: BoxXYWH
@@ -66,6 +68,7 @@ class TrackResult:
     state: TrackerState
     score_map: ScoreMap | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    occluded: bool | None = None
 
 
 @runtime_checkable
@@ -81,3 +84,42 @@ class Tracker(Protocol):
     def initialize(self, frame: Frame, box_xywh: BoxXYWH) -> None: ...
 
     def track(self, frame: Frame) -> TrackResult: ...
+
+
+def check_color(color: np.ndarray) -> None:
+    """Raise ``ValueError`` naming the problem unless ``color`` is a non-empty HxWx3 uint8 image."""
+    if not isinstance(color, np.ndarray) or color.ndim != 3 or color.shape[2] != 3:
+        raise ValueError(f"color must be an HxWx3 array, got {getattr(color, 'shape', color)}")
+    if color.dtype != np.uint8:
+        raise ValueError(f"color must be uint8, got {color.dtype}")
+    if color.shape[0] == 0 or color.shape[1] == 0:
+        raise ValueError("color image is empty")
+
+
+def check_frame(frame: Frame) -> None:
+    """Raise ``ValueError`` naming the problem when ``frame`` breaks the ``Frame`` contract."""
+    check_color(frame.color)
+    height, width = frame.color.shape[:2]
+    depth = frame.depth
+    if depth is not None:
+        if not isinstance(depth, np.ndarray) or depth.ndim != 2:
+            raise ValueError(f"depth must be an HxW array, got {getattr(depth, 'shape', depth)}")
+        if depth.shape != (height, width):
+            raise ValueError(
+                f"depth is {depth.shape[1]}x{depth.shape[0]} but color is {width}x{height}; "
+                "depth must be aligned to color"
+            )
+    intr = frame.intrinsics
+    if (
+        intr is not None
+        and intr.width
+        and intr.height
+        and (intr.width, intr.height)
+        != (
+            width,
+            height,
+        )
+    ):
+        raise ValueError(
+            f"camera_info is for {intr.width}x{intr.height} but color is {width}x{height}"
+        )

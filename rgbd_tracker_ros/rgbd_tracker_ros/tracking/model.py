@@ -27,7 +27,7 @@ from rgbd_tracker_ros.tracking.params import Layer, load_params
 from rgbd_tracker_ros.tracking.registry import get_spec, parameter_record, specs
 from rgbd_tracker_ros.tracking.spec import TrackerSpec
 
-LOGGER = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "fp16")
 
@@ -112,12 +112,12 @@ def load_tracker_model(spec: TrackerSpec, layers: Sequence[Layer]) -> tuple[Any,
 
 def _embedded_params(spec: TrackerSpec, model: ExportedModel, path: str) -> dict[str, Any]:
     if model.tracker != spec.name:
-        LOGGER.info("%s: exported for %r; using %r defaults", path, model.tracker, spec.name)
+        LOG.info("%s: exported for %r; using %r defaults", path, model.tracker, spec.name)
         return {}
     known = {name for name in spec.params.__dataclass_fields__ if name not in RUNTIME_PARAMS}
     stale = sorted(set(model.params) - known - set(RUNTIME_PARAMS))
     if stale:
-        LOGGER.warning(
+        LOG.warning(
             "%s: ignoring parameter(s) no longer known to tracker %r: %s",
             path,
             spec.name,

@@ -54,6 +54,26 @@ def test_crop_arithmetic_is_the_references_integer_window():
     assert coords.sample_pos.tolist() == [10.0, -2.5]
 
 
+def test_float_crop_arithmetic_is_current_pytracking():
+    # Corners p - (n-1)/2 and p + n/2 + 1, cut between their truncations: for pos (10.9, 20.0)
+    # and size (7, 8) the corners are (7, 16.5) and (14.5, 25): rows 7..13 as with integers,
+    # but 9 columns 16..24 (integers: 8, 17..24), and the centre moves by half a pixel.
+    image = _index_image(40, 40)
+    window, coords = pre.crop_window(
+        image, np.array([10.9, 20.0]), np.array([7.0, 8.0]), np.array([7, 8]), arithmetic="float"
+    )
+    assert coords.tl.tolist() == [7.0, 16.5] and coords.br.tolist() == [14.5, 25.0]
+    assert window[0, 0, :, 0].tolist() == list(range(7, 14))
+    assert window[0, 1, 0].tolist() == list(range(16, 25))
+    assert coords.sample_pos.tolist() == [10.25, 20.25]
+    _, integer = pre.crop_window(
+        image, np.array([10.9, 20.0]), np.array([7.0, 8.0]), np.array([7, 8])
+    )
+    assert integer.sample_pos.tolist() == [10.0, 20.5]
+    with pytest.raises(ValueError, match="crop_arithmetic must be one of"):
+        tracker_params("dimp", {"crop_arithmetic": "round"})
+
+
 @pytest.mark.parametrize("pos", [(30.0, 40.0), (2.0, 77.0), (-15.0, -20.0), (70.0, 95.0)])
 def test_patch_pixels_are_the_image_pixels_of_their_box(pos):
     """Unscaled patch: every pixel is the (border-clamped) image pixel the coordinates name."""
@@ -406,7 +426,7 @@ def test_odd_frames_never_raise(models, sequence, caplog):
 
     with pytest.raises(ValueError, match="uint8"):
         tracker.track(Frame(first.color.astype(np.float32), first.depth))
-    with pytest.raises(ValueError, match="w, h > 0"):
+    with pytest.raises(ValueError, match="box size must be positive"):
         tracker.initialize(first, (10.0, 10.0, 0.0, 5.0))
     with pytest.raises(ValueError, match="does not overlap"):
         tracker.initialize(first, (500.0, 10.0, 20.0, 20.0))

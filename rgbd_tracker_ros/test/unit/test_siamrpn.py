@@ -3,7 +3,7 @@
 The network tests run pysot's ResNet-50 on random weights at reduced search sizes; the tracker
 logic tests use ``SpotNet``, a tiny network with the SiamRPN++ interface whose score says how
 close each search cell's colour is to the template's centre colour, so the expected behaviour
-(which candidate wins, what depth refuses) is known. Facts: shared/reference/trackers.md §9.
+(which candidate wins, what depth refuses) is known. Facts: STVIR/pysot.
 """
 
 from __future__ import annotations

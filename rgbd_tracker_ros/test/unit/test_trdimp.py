@@ -1,7 +1,7 @@
 """TrDiMP / TrSiam: transformer math, checkpoint layout, TorchScript agreement, TrSiam's template.
 
 Everything runs on random weights at small sizes; the formulas in this file are written from
-the reference's description (``shared/reference/trackers.md`` §5), independently of the code.
+the reference's description (TransformerTrack's relation units), independently of the code.
 """
 
 from __future__ import annotations

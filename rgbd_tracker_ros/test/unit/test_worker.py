@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rgbd_tracker_ros.geometry import Intrinsics, back_project
+from rgbd_tracker_ros.outcome import OutcomeParams
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
 from rgbd_tracker_ros.worker import (
     FrameBundle,
@@ -165,16 +166,21 @@ def test_idle_until_init_then_init_applies_on_next_frame(harness):
     assert h.worker.frame_size is None and h.worker.latest_frame is None
     first = h.send(_frame(1.0))
     assert h.worker.frame_size == (W, H) and h.worker.latest_frame is first.frame
-    assert first.state == TrackerState.IDLE and first.box_xywh is None
+    assert first.state == TrackerState.IDLE and first.outcome.box_xywh is None
     assert first.header == ("hdr", 1.0) and first.stamp == 1.0
     target = h.worker.request_init((10, 12, 20, 16))
     assert target == 1
     second = h.send(_frame(2.0))
     assert second.state == TrackerState.TRACKING and second.target_id == 1
-    assert second.box_xywh == (10.0, 12.0, 20.0, 16.0)
+    assert second.outcome.box_xywh == (10.0, 12.0, 20.0, 16.0)
     assert h.tracker.inits == [(2.0, (10.0, 12.0, 20.0, 16.0))]
     third = h.send(_frame(3.0))
-    assert third.box_xywh == (11.0, 12.0, 20.0, 16.0) and third.score == pytest.approx(0.9)
+    assert third.outcome.box_xywh == (
+        11.0,
+        12.0,
+        20.0,
+        16.0,
+    ) and third.outcome.score == pytest.approx(0.9)
     assert h.worker.state == TrackerState.TRACKING and h.worker.target_id == 1
     assert h.worker.request_init((5, 5, 10, 10)) == 2
     assert h.send(_frame(4.0)).target_id == 2
@@ -202,7 +208,7 @@ def test_reset_returns_to_idle(harness):
     assert h.worker.request_reset() is True
     assert h.worker.state == TrackerState.IDLE
     result = h.send(_frame(2.0))
-    assert result.state == TrackerState.IDLE and result.box_xywh is None
+    assert result.state == TrackerState.IDLE and result.outcome.box_xywh is None
     assert h.tracker.seen == []  # track() not called after the reset
 
 
@@ -210,7 +216,7 @@ def test_init_box_outside_frame_is_reported(harness):
     h = harness()
     h.worker.request_init((500, 500, 20, 20))
     result = h.send(_frame(1.0))
-    assert result.state == TrackerState.IDLE and "outside" in (result.error or "")
+    assert result.state == TrackerState.IDLE and "does not overlap" in (result.error or "")
     assert h.tracker.inits == []
 
 
@@ -220,7 +226,7 @@ def test_tracker_exceptions_do_not_kill_the_thread(harness):
     h.send(_frame(1.0))
     failed = h.send(_frame(2.0))
     assert failed.state == TrackerState.LOST and "boom at 2.0" in (failed.error or "")
-    assert failed.box_xywh is None
+    assert failed.outcome.box_xywh is None
     recovered = h.send(_frame(3.0))
     assert recovered.state == TrackerState.TRACKING and recovered.error is None
     stats = h.worker.stats()
@@ -355,23 +361,23 @@ def test_position_and_size_from_depth(harness):
     h.worker.request_init((20, 10, 20, 20))
     depth = _depth(3.0, (18, 6, 28, 28), 2.0)
     first = h.send(_frame(1.0, depth))
-    assert first.depth is not None and first.depth.depth == pytest.approx(2.0)
-    assert first.position == pytest.approx(back_project(30.0, 20.0, 2.0, INTR))
-    assert first.metric_size == pytest.approx((20 * 2.0 / 60.0, 20 * 2.0 / 60.0))
-    assert first.has_position
+    assert first.outcome.depth is not None and first.outcome.depth.depth == pytest.approx(2.0)
+    assert first.outcome.position == pytest.approx(back_project(30.0, 20.0, 2.0, INTR))
+    assert first.outcome.metric_size == pytest.approx((20 * 2.0 / 60.0, 20 * 2.0 / 60.0))
+    assert first.outcome.position is not None
     second = h.send(_frame(2.0, depth))  # box moved one pixel right
-    assert second.position == pytest.approx(back_project(31.0, 20.0, 2.0, INTR))
+    assert second.outcome.position == pytest.approx(back_project(31.0, 20.0, 2.0, INTR))
 
 
 def test_no_position_without_depth_or_intrinsics(harness):
     h = harness()
     h.worker.request_init((20, 10, 20, 20))
-    assert h.send(_frame(1.0, None)).position is None
+    assert h.send(_frame(1.0, None)).outcome.position is None
     holes = h.send(_frame(2.0, np.zeros((H, W), np.float32)))
-    assert holes.depth is None and not holes.has_position
+    assert holes.outcome.depth is None and holes.outcome.position is None
     assert holes.state == TrackerState.TRACKING  # the 2D result stands
     no_intr = h.send(_frame(3.0, _depth(2.0), intr=None))
-    assert no_intr.depth is not None and no_intr.position is None
+    assert no_intr.outcome.depth is not None and no_intr.outcome.position is None
 
 
 def test_occlusion_cue_marks_uncertain(harness):
@@ -382,26 +388,26 @@ def test_occlusion_cue_marks_uncertain(harness):
         assert h.send(_frame(float(i), _depth(2.0))).state == TrackerState.TRACKING
     # Something at 1 m in front, but the tracker is still confident: not an occlusion.
     confident = h.send(_frame(3.0, _depth(1.0)))
-    assert confident.state == TrackerState.TRACKING and not confident.occluded
+    assert confident.state == TrackerState.TRACKING and not confident.outcome.occluded
     for i in range(4, 8):
         h.send(_frame(float(i), _depth(2.0)))
     tracker.score = 0.4
     occluded = h.send(_frame(8.0, _depth(2.0, (0, 0, W, H), 1.0)))
-    assert occluded.occluded and occluded.state == TrackerState.UNCERTAIN
-    assert occluded.position is None and occluded.depth is not None
+    assert occluded.outcome.occluded and occluded.state == TrackerState.UNCERTAIN
+    assert occluded.outcome.position is None and occluded.outcome.depth is not None
     # Score falls without a depth drop: still TRACKING (the tracker decides about appearance).
     plain = h.send(_frame(9.0, _depth(2.0)))
-    assert not plain.occluded and plain.state == TrackerState.TRACKING
+    assert not plain.outcome.occluded and plain.state == TrackerState.TRACKING
 
 
 def test_score_thresholds_lower_the_state(harness):
     tracker = FakeTracker(score=0.3)
-    h = harness(tracker, WorkerConfig(uncertain_score=0.5, lost_score=0.2))
+    h = harness(tracker, WorkerConfig(OutcomeParams(uncertain_score=0.5, lost_score=0.2)))
     h.worker.request_init((20, 10, 20, 20))
     h.send(_frame(1.0))
     assert h.send(_frame(2.0)).state == TrackerState.UNCERTAIN
     tracker.score = 0.1
     lost = h.send(_frame(3.0, _depth(2.0)))
-    assert lost.state == TrackerState.LOST and lost.position is None
+    assert lost.state == TrackerState.LOST and lost.outcome.position is None
     h.worker.config = WorkerConfig()  # live change
     assert h.send(_frame(4.0)).state == TrackerState.TRACKING

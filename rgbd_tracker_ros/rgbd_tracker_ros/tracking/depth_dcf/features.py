@@ -28,8 +28,8 @@ class FeatureSettings(NamedTuple):
     num_orientations: int
     orientation_clip: float
     contrast_floor: float
-    depth_min_m: float
-    depth_max_m: float
+    min_depth_m: float
+    max_depth_m: float
     depth_range_m: float
     depth_sigma_m: float
     orientation_weight: float
@@ -145,7 +145,7 @@ def depth_channels(
     valid pixel reads 0. ``cell_size`` is the depth patch's own (depth may be sampled coarser
     than colour: it is smooth, and this is the costliest per-pixel part).
     """
-    is_valid = (depth > settings.depth_min_m) & (depth < settings.depth_max_m)
+    is_valid = (depth > settings.min_depth_m) & (depth < settings.max_depth_m)
     valid = is_valid.to(depth.dtype)
     offset = torch.where(is_valid, depth - target_depth, torch.zeros_like(depth))
     # Invalid pixels add 0 to every sum, so a cell without valid pixels reads 0.

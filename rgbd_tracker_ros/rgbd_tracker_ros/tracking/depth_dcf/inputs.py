@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rgbd_tracker_ros.tracking.api import Frame
+from rgbd_tracker_ros.tracking.api import Frame, check_color
 
 # Called with (key, message) when depth has to be dropped; the tracker logs each key once.
 Warn = Callable[[str, str], None]
@@ -22,12 +22,7 @@ def frame_arrays(frame: Frame, warn: Warn) -> tuple[np.ndarray, np.ndarray | Non
     color = np.asarray(frame.color)
     if color.ndim == 2 or (color.ndim == 3 and color.shape[2] == 1):
         color = np.repeat(color.reshape(color.shape[0], color.shape[1], 1), 3, axis=2)
-    if color.ndim != 3 or color.shape[2] != 3 or color.dtype != np.uint8:
-        raise ValueError(
-            f"frame colour must be HxWx3 uint8, got shape {color.shape} dtype {color.dtype}"
-        )
-    if color.shape[0] < 1 or color.shape[1] < 1:
-        raise ValueError(f"frame colour is empty: shape {color.shape}")
+    check_color(color)
     color = np.ascontiguousarray(color)
     if frame.depth is None:
         warn("no-depth", "frames carry no depth: tracking on colour alone")

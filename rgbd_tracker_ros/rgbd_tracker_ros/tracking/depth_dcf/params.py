@@ -50,8 +50,8 @@ class DepthDCFParams:
     regularisation: float
     learning_rate: float
     reuse_patch_max_offset: float
-    depth_min_m: float
-    depth_max_m: float
+    min_depth_m: float
+    max_depth_m: float
     depth_read_pixels: int
     max_depth_change: float
     depth_rate: float
@@ -72,11 +72,11 @@ class DepthDCFParams:
     redetect_turns_deg: list[float]
     redetect_score: float
     redetect_psr: float
-    redetect_colour_similarity: float
+    redetect_color_similarity: float
     redetect_depth_change_per_frame: float
-    track_colour_similarity: float
-    colour_histogram_bins: int
-    colour_histogram_extent: float
+    track_color_similarity: float
+    color_histogram_bins: int
+    color_histogram_extent: float
 
     def __post_init__(self) -> None:
         """Refuse values the tracker cannot work with, naming the parameter."""
@@ -122,8 +122,8 @@ class DepthDCFParams:
             num_orientations=self.num_orientations,
             orientation_clip=self.orientation_clip,
             contrast_floor=self.contrast_floor,
-            depth_min_m=self.depth_min_m,
-            depth_max_m=self.depth_max_m,
+            min_depth_m=self.min_depth_m,
+            max_depth_m=self.max_depth_m,
             depth_range_m=self.depth_range_m,
             depth_sigma_m=self.depth_sigma_m,
             orientation_weight=self.orientation_weight,
@@ -144,4 +144,4 @@ class DepthDCFParams:
         )
 
     def depth_params(self) -> DepthParams:
-        return DepthParams(min_depth=self.depth_min_m, max_depth=self.depth_max_m)
+        return DepthParams(min_depth_m=self.min_depth_m, max_depth_m=self.max_depth_m)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rgbd_tracker_ros.geometry import robust_target_depth, validate_init_box
-from rgbd_tracker_ros.tracking.api import BoxXYWH, Frame, ScoreMap, TrackerState, TrackResult
+from rgbd_tracker_ros.geometry import BoxXYWH, robust_target_depth, validate_init_box
+from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
 from rgbd_tracker_ros.tracking.depth_dcf.colour import CellBox, ColourModel
 from rgbd_tracker_ros.tracking.depth_dcf.confidence import (
     DepthShares,
@@ -46,7 +46,7 @@ from rgbd_tracker_ros.tracking.depth_dcf.search import (
     sweep_regions,
 )
 
-logger = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 # Pyramid levels the sampler may build (level k halves the image k times): enough for a
 # target filling a 4K frame to be sampled into the default patch without aliasing.
@@ -131,7 +131,7 @@ class DepthDCFTracker:
         self.scale_correction = 1.0
         self.template: torch.Tensor | None = None
         self.colour_model = ColourModel(
-            self.features, params.colour_histogram_bins, params.colour_histogram_extent
+            self.features, params.color_histogram_bins, params.color_histogram_extent
         )
         self._said: set[str] = set()
 
@@ -149,7 +149,7 @@ class DepthDCFTracker:
         if box is None:
             raise ValueError(f"depth_dcf: cannot initialise on box {list(box_xywh)}: {reason}")
         if reason and not np.allclose(box, box_xywh):
-            logger.warning("depth_dcf: %s", reason)
+            LOG.warning("depth_dcf: %s", reason)
         x, y, w, h = box
         size_w = max(w, self.params.min_target_size_px)
         size_h = max(h, self.params.min_target_size_px)
@@ -166,6 +166,7 @@ class DepthDCFTracker:
             self.params.grid_size, label_sigma, self.params.regularisation, self.device
         )
         self.state_machine.reset()
+        self.frame_index = 0
         self.lost_frames = 0
         self.unseen_frames = 0
         self.scale_correction = 1.0
@@ -284,7 +285,11 @@ class DepthDCFTracker:
         score = peak.value if moves else sighting.held_score
         score_map = torch.fft.fftshift(sighting.response).cpu().numpy()
         return TrackResult(
-            target.box, score, state, ScoreMap(score_map, self._map_box(sighting.region))
+            target.box,
+            score,
+            state,
+            ScoreMap(score_map, self._map_box(sighting.region)),
+            occluded=occluded,
         )
 
     def _adapt_shape(self, sighting: Sighting, found_depth: float | None, confident: bool) -> None:
@@ -330,7 +335,9 @@ class DepthDCFTracker:
             if found_depth is not None:
                 target.depth = found_depth
             self.lost_frames = 0
-        return TrackResult(target.box, match.peak.value, state, self._wide_score_map(match))
+        return TrackResult(
+            target.box, match.peak.value, state, self._wide_score_map(match), occluded=False
+        )
 
     def _match_wide(self, sampler: FrameSampler, region: Region, scale: float) -> WideMatch:
         """The template's best placement in a wide ``region`` sampled for a target ``scale``
@@ -391,7 +398,7 @@ class DepthDCFTracker:
         )
         return self._depth_agrees(found_depth, self.unseen_frames) and (
             self.colour_model.similarity(match.features, cells)
-            >= self.params.redetect_colour_similarity
+            >= self.params.redetect_color_similarity
         )
 
     def _wide_score_map(self, match: WideMatch) -> ScoreMap:
@@ -536,7 +543,7 @@ class DepthDCFTracker:
     def _colours_agree(self, features: torch.Tensor, offset: tuple[float, float]) -> bool:
         """The colours at the peak match the colour model (a look-alike of another hue fails)."""
         similarity = self.colour_model.similarity(features, self._centred_cells(features, offset))
-        return similarity >= self.params.track_colour_similarity
+        return similarity >= self.params.track_color_similarity
 
     def _update_size(self, scale_steps: float, measured_depth: float | None) -> None:
         """Size from depth (old depth / new depth) times the scale search's correction.
@@ -629,7 +636,7 @@ class DepthDCFTracker:
     def _say_once(self, key: str, message: str) -> None:
         if key not in self._said:
             self._said.add(key)
-            logger.warning("depth_dcf: %s", message)
+            LOG.warning("depth_dcf: %s", message)
 
 
 def build(params: DepthDCFParams, model: None) -> DepthDCFTracker:

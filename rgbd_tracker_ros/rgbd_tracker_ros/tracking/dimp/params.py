@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rgbd_tracker_ros.tracking.dimp import localization as loc
-from rgbd_tracker_ros.tracking.dimp.preprocessing import BORDER_MODES, AugmentationConfig
+from rgbd_tracker_ros.tracking.dimp.preprocessing import (
+    BORDER_MODES,
+    CROP_ARITHMETICS,
+    AugmentationConfig,
+)
 from rgbd_tracker_ros.tracking.model import NetworkParams
 
 REFINEMENT_SPACES = ("default", "relative")
@@ -27,6 +31,7 @@ class DiMPParams(NetworkParams):
     image_sample_size: int
     search_area_scale: float
     border_mode: str
+    crop_arithmetic: str
     patch_max_scale_change: float | None
     scale_factors: tuple[float, ...]
     target_inside_ratio: float
@@ -69,6 +74,10 @@ class DiMPParams(NetworkParams):
         super().__post_init__()
         checks = [
             (self.border_mode in BORDER_MODES, f"border_mode must be one of {BORDER_MODES}"),
+            (
+                self.crop_arithmetic in CROP_ARITHMETICS,
+                f"crop_arithmetic must be one of {CROP_ARITHMETICS}",
+            ),
             (
                 self.box_refinement_space in REFINEMENT_SPACES,
                 f"box_refinement_space must be one of {REFINEMENT_SPACES}",

@@ -18,6 +18,10 @@ import torch
 import torch.nn.functional as F
 
 BORDER_MODES = ("replicate", "inside", "inside_major")
+# How the sample window's corners are computed: "integer" as pytracking until 2022-05 (the code
+# DiMP-50, DeT and TransformerTrack were evaluated with), "float" as pytracking since commit
+# 9e0b1b2 (2022-05), where the corners are half-pixel floats and the cut is truncated to ints.
+CROP_ARITHMETICS = ("integer", "float")
 
 
 # --------------------------------------------------------------------------------------------
@@ -26,7 +30,8 @@ BORDER_MODES = ("replicate", "inside", "inside_major")
 
 @dataclass(frozen=True)
 class PatchCoords:
-    """Where a patch came from: image rows/cols ``[tl, br)`` (``(y, x)``, integers).
+    """Where a patch came from: image rows/cols ``[tl, br)`` (``(y, x)``; integers, or
+    half-pixel floats with the "float" crop arithmetic).
 
     The window may extend past the image (replicated border); ``sample_pos`` is its centre in
     the pixel-inclusive convention, as the reference's ``get_sample_location``.
@@ -74,18 +79,24 @@ def crop_window(
     output_sz: np.ndarray,
     mode: str = "replicate",
     max_scale_change: float | None = None,
+    arithmetic: str = "integer",
 ) -> tuple[torch.Tensor, PatchCoords]:
-    """Cut the integer window around ``pos`` with replicated borders, before any resizing.
+    """Cut the window around ``pos`` with replicated borders, before any resizing.
 
-    Integer arithmetic as the reference (pytracking up to 2022, TransformerTrack, DeT):
-    the position is truncated, large windows are first strided by an integer factor ``df``,
-    and the window spans ``[pos - (n - 1) // 2, pos + n // 2 + 1)``. Sizes are computed in
-    float32 as the reference's tensors are, so that truncations agree with it at the edges.
-    Replicate padding is an index clamp, which also works for windows entirely outside the
-    image.
+    As the reference: the position is truncated, large windows are first strided by an integer
+    factor ``df``, and with ``arithmetic`` "integer" (pytracking up to 2022-05, TransformerTrack,
+    DeT) an ``n``-pixel window spans ``[pos - (n - 1) // 2, pos + n // 2 + 1)``. With "float"
+    (pytracking since 2022-05) the corners are ``pos - (n - 1) / 2`` and ``pos + n / 2 + 1``,
+    the cut runs between their truncations (``n`` or ``n + 1`` pixels, by the sign of the
+    corners) and the float corners locate the patch: up to a pixel from the integer version.
+    Sizes are computed in float32 as the reference's tensors are, so that truncations agree
+    with it at the edges. Replicate padding is an index clamp, which also works for windows
+    entirely outside the image.
     """
     if mode not in BORDER_MODES:
         raise ValueError(f"unknown border mode {mode!r}; expected one of {BORDER_MODES}")
+    if arithmetic not in CROP_ARITHMETICS:
+        raise ValueError(f"unknown crop arithmetic {arithmetic!r}; one of {CROP_ARITHMETICS}")
     height, width = image.shape[-2:]
     posl = np.trunc(np.asarray(pos, dtype=np.float32)).astype(np.int64)
     sample_sz = np.asarray(sample_sz, dtype=np.float32)
@@ -98,13 +109,18 @@ def crop_window(
     posl = (posl - offset) // df
     strided_sz = np.array([-(-(height - offset[0]) // df), -(-(width - offset[1]) // df)])
     szl = np.maximum(np.round(sample_sz / df), 2).astype(np.int64)
-    tl = posl - (szl - 1) // 2
-    br = posl + szl // 2 + 1
+    if arithmetic == "integer":
+        tl = posl - (szl - 1) // 2
+        br = posl + szl // 2 + 1
+    else:
+        tl = posl - (szl - 1) / 2
+        br = posl + szl / 2 + 1
     if mode != "replicate":
         _shift_inside(tl, br, strided_sz)
+    first, stop = np.trunc(tl).astype(np.int64), np.trunc(br).astype(np.int64)
     device = image.device
-    rows = offset[0] + df * np.clip(np.arange(tl[0], br[0]), 0, strided_sz[0] - 1)
-    cols = offset[1] + df * np.clip(np.arange(tl[1], br[1]), 0, strided_sz[1] - 1)
+    rows = offset[0] + df * np.clip(np.arange(first[0], stop[0]), 0, strided_sz[0] - 1)
+    cols = offset[1] + df * np.clip(np.arange(first[1], stop[1]), 0, strided_sz[1] - 1)
     window = image.index_select(2, torch.from_numpy(rows).to(device))
     window = window.index_select(3, torch.from_numpy(cols).to(device))
     return window, PatchCoords(tl=df * tl, br=df * br)
@@ -117,9 +133,12 @@ def sample_patch(
     output_sz: np.ndarray,
     mode: str = "replicate",
     max_scale_change: float | None = None,
+    arithmetic: str = "integer",
 ) -> tuple[torch.Tensor, PatchCoords]:
     """A float32 ``(1, C, out_h, out_w)`` patch in [0, 255] and the window it covers."""
-    window, coords = crop_window(image, pos, sample_sz, output_sz, mode, max_scale_change)
+    window, coords = crop_window(
+        image, pos, sample_sz, output_sz, mode, max_scale_change, arithmetic
+    )
     window = window.float()
     out_hw = [int(output_sz[0]), int(output_sz[1])]
     if list(window.shape[-2:]) != out_hw:
@@ -134,10 +153,13 @@ def sample_patch_multiscale(
     img_sample_sz: np.ndarray,
     mode: str = "replicate",
     max_scale_change: float | None = None,
+    arithmetic: str = "integer",
 ) -> tuple[torch.Tensor, list[PatchCoords]]:
     """One patch per scale, stacked along the batch axis."""
     pairs = [
-        sample_patch(image, pos, scale * img_sample_sz, img_sample_sz, mode, max_scale_change)
+        sample_patch(
+            image, pos, scale * img_sample_sz, img_sample_sz, mode, max_scale_change, arithmetic
+        )
         for scale in scales
     ]
     return torch.cat([patch for patch, _ in pairs]), [coords for _, coords in pairs]

@@ -20,6 +20,11 @@ IoUNet box jitter) come from the tracker's own generator, re-seeded by every ``i
 runs repeat exactly on any device; ``window_output`` windows the scores whether or not
 ``perform_hn_without_windowing`` is set (the DiMP reference silently ignores it otherwise);
 positions are kept inside the current frame, not the first one; state is float64.
+
+Sample windows follow pytracking's ``sample_patch`` as it was until 2022-05 (integer corners,
+``tl = pos - (n - 1) // 2``), the version DiMP-50, DeT and TransformerTrack were evaluated
+with; current pytracking computes half-pixel float corners (commit 9e0b1b2) and its windows
+differ by up to a pixel. ``crop_arithmetic: float`` selects that one.
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from rgbd_tracker_ros.geometry import BoxXYWH
-from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
+from rgbd_tracker_ros.geometry import BoxXYWH, validate_init_box
+from rgbd_tracker_ros.logs import ThrottledLog
+from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult, check_color
 from rgbd_tracker_ros.tracking.dimp import localization as loc
 from rgbd_tracker_ros.tracking.dimp.memory import SampleMemory
 from rgbd_tracker_ros.tracking.dimp.params import DeTParams, DiMPParams
@@ -52,11 +58,10 @@ from rgbd_tracker_ros.tracking.dimp.preprocessing import (
     sample_patch,
     sample_patch_multiscale,
 )
-from rgbd_tracker_ros.tracking.failures import FailureLog
 from rgbd_tracker_ros.tracking.model import TrackerModel
 from rgbd_tracker_ros.tracking.stopwatch import Stopwatch
 
-LOGGER = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 FLAG_STATES = {
     loc.NORMAL: TrackerState.TRACKING,
@@ -120,14 +125,17 @@ class DiMPTracker:
         self._localization_params = params.localization()
         self._generator = torch.Generator()
         self._target: _Target | None = None
-        self._failures = FailureLog(LOGGER, self.name, params.error_log_interval_s)
+        self._failures = ThrottledLog(LOG, params.error_log_interval_s)
 
     # ---------------------------------------------------------------- protocol
 
     def initialize(self, frame: Frame, box_xywh: BoxXYWH) -> None:
         """Learn the target model from ``box_xywh`` on ``frame`` (errors: ValueError)."""
-        _check_color(frame)
-        box = _check_box(box_xywh, frame.size_wh)
+        check_color(frame.color)
+        clipped, reason = validate_init_box(box_xywh, *frame.size_wh)
+        if clipped is None:
+            raise ValueError(f"{self.name}: cannot initialise: {reason}")
+        box = np.asarray(clipped, dtype=np.float64)
         image = self._frame_image(frame)
         self._generator.manual_seed(self.params.seed)
         try:
@@ -139,7 +147,7 @@ class DiMPTracker:
 
     def track(self, frame: Frame) -> TrackResult:
         """One frame. Never raises on a valid image: failures are logged and reported LOST."""
-        _check_color(frame)
+        check_color(frame.color)
         if self._target is None:
             return TrackResult((0.0, 0.0, 0.0, 0.0), 0.0, TrackerState.IDLE)
         watch = Stopwatch(self.device)
@@ -148,7 +156,7 @@ class DiMPTracker:
             with torch.no_grad():
                 result = self._track(frame, watch)
         except Exception as error:  # the Tracker protocol: report LOST, never raise
-            self._failures.report(error)
+            self._failures.track_failure(self.name, error)
             result = TrackResult(self._box(), 0.0, TrackerState.LOST)
         result.timings = {**watch.times, "total": time.perf_counter() - start}
         return result
@@ -214,7 +222,13 @@ class DiMPTracker:
         """Backbone features of the augmented samples, cut from one enlarged patch."""
         expanded = np.trunc(self.img_sample_sz * self.params.augmentation_expansion_factor)
         expanded += (expanded - self.img_sample_sz) % 2
-        patch, _ = sample_patch(image, init_pos, init_scale * expanded, expanded)
+        patch, _ = sample_patch(
+            image,
+            init_pos,
+            init_scale * expanded,
+            expanded,
+            arithmetic=self.params.crop_arithmetic,
+        )
         patches = torch.cat(
             [apply_augmentation(patch, aug, self.img_sample_sz) for aug in augmentations]
         )
@@ -287,6 +301,7 @@ class DiMPTracker:
                 self.img_sample_sz,
                 self.params.border_mode,
                 self.params.patch_max_scale_change,
+                self.params.crop_arithmetic,
             )
         with watch.stage("backbone"):
             backbone = self._backbone(patches)
@@ -481,35 +496,6 @@ class DeTTracker(DiMPTracker):
         if frame.depth is None:
             raise ValueError("the DeT tracker needs depth: this frame has no depth image")
         return image_to_tensor(rgbd_image(frame.color, frame.depth, *self._depth_clip), self.device)
-
-
-# --------------------------------------------------------------------------------------------
-# Input checks
-
-
-def _check_color(frame: Frame) -> None:
-    color = frame.color
-    if not (
-        isinstance(color, np.ndarray)
-        and color.dtype == np.uint8
-        and color.ndim == 3
-        and color.shape[2] == 3
-        and color.shape[0] > 0
-        and color.shape[1] > 0
-    ):
-        shape = getattr(color, "shape", None)
-        dtype = getattr(color, "dtype", type(color).__name__)
-        raise ValueError(f"frame.color must be an HxWx3 uint8 RGB array, got {dtype} {shape}")
-
-
-def _check_box(box_xywh: BoxXYWH, size_wh: tuple[int, int]) -> np.ndarray:
-    box = np.asarray(box_xywh, dtype=np.float64).reshape(-1)
-    if box.shape != (4,) or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-        raise ValueError(f"initial box must be finite [x, y, w, h] with w, h > 0, got {box_xywh}")
-    width, height = size_wh
-    if box[0] >= width or box[1] >= height or box[0] + box[2] <= 0 or box[1] + box[3] <= 0:
-        raise ValueError(f"initial box {box_xywh} does not overlap the {width}x{height} image")
-    return box
 
 
 # --------------------------------------------------------------------------------------------

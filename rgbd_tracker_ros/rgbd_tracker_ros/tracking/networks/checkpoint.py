@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-LOGGER = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 # Top-level packages of the classes pickled in official checkpoints (``dlframework`` is the
 # pre-release name of ``ltr`` found in old ATOM-era files).
@@ -380,7 +380,7 @@ def _kwds_without_constructor(raw: RawCheckpoint, arch: Architecture) -> dict[st
                 "or mul) cannot be told from the weights"
             )
         kwds["merge_type"] = "conv"
-    LOGGER.warning(
+    LOG.warning(
         "%s has no constructor; assuming the %s training-script arguments", raw.path, arch.name
     )
     return kwds

@@ -20,8 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rgbd_tracker_ros.geometry import validate_init_box
-from rgbd_tracker_ros.tracking.api import BoxXYWH, Frame, TrackerState, TrackResult
+from rgbd_tracker_ros.geometry import BoxXYWH, validate_init_box
+from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
 
 FOUND_SCORE = 1.0
 FAILED_SCORE = 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rgbd_tracker_ros.tracking.dimp.params import refuse_failed
 from rgbd_tracker_ros.tracking.model import NetworkParams
 
 PRECISIONS = ("fp32",)
@@ -53,9 +54,7 @@ class SiamRPNParams(NetworkParams):
             (0 < self.depth_rate <= 1, "depth_rate must be in (0, 1]"),
             (self.depth_candidates >= 1, "depth_candidates must be at least 1"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {message}")
+        refuse_failed(self, checks)
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,4 @@ class SiamRPNLTParams(SiamRPNParams):
             ),
             (0 <= self.lost_window_influence <= 1, "lost_window_influence must be in [0, 1]"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"{type(self).__name__}: {message}")
+        refuse_failed(self, checks)

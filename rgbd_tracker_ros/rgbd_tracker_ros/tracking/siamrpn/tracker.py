@@ -1,7 +1,6 @@
 """SiamRPN++ and its long-term variant, as pysot runs them at test time, plus a depth option.
 
-Follows pysot's ``pysot/tracker/siamrpn_tracker.py`` and ``siamrpnlt_tracker.py`` (facts in
-shared/reference/trackers.md §9.3):
+Follows pysot's ``pysot/tracker/siamrpn_tracker.py`` and ``siamrpnlt_tracker.py`` (STVIR/pysot):
 
 * initialize: a square exemplar crop of side ``round(sqrt((w + p)(h + p)))``, ``p =
   context_amount * (w + h)``, padded with the first frame's mean colour, resized to 127, gives
@@ -39,13 +38,13 @@ import numpy as np
 import torch
 
 from rgbd_tracker_ros.geometry import BoxXYWH, robust_target_depth, validate_init_box
+from rgbd_tracker_ros.logs import ThrottledLog
 from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
 from rgbd_tracker_ros.tracking.depth_dcf.inputs import frame_arrays
-from rgbd_tracker_ros.tracking.failures import FailureLog
 from rgbd_tracker_ros.tracking.model import TrackerModel
 from rgbd_tracker_ros.tracking.siamrpn.params import SiamRPNLTParams, SiamRPNParams
 
-LOGGER = logging.getLogger(__name__)
+LOG = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +171,7 @@ class SiamRPNTracker:
         self._depth: float | None = None
         self._unseen_frames = 0
         self._said: set[str] = set()
-        self._failures = FailureLog(LOGGER, self.name, params.error_log_interval_s)
+        self._failures = ThrottledLog(LOG, params.error_log_interval_s)
 
     # ---------------------------------------------------------------- protocol
 
@@ -207,7 +206,7 @@ class SiamRPNTracker:
             with torch.no_grad():
                 result = self._track(color, depth)
         except Exception as error:  # the Tracker protocol: report LOST, never raise
-            self._failures.report(error)
+            self._failures.track_failure(self.name, error)
             result = TrackResult(self._output_box(color.shape), 0.0, TrackerState.LOST)
         result.timings = {**result.timings, "total": time.perf_counter() - start}
         return result
@@ -393,7 +392,7 @@ class SiamRPNTracker:
     def _say_once(self, key: str, message: str) -> None:
         if key not in self._said:
             self._said.add(key)
-            LOGGER.warning("%s: %s", self.name, message)
+            LOG.warning("%s: %s", self.name, message)
 
 
 class SiamRPNLTTracker(SiamRPNTracker):

@@ -1,7 +1,7 @@
 """TrDiMP and TrSiam trackers: the DiMP tracker with a transformer between features and filter.
 
-Follows TransformerTrack's ``pytracking/tracker/trdimp/trdimp.py`` (shared/reference/
-trackers.md §5.3); everything else is ``DiMPTracker``, changed through its hooks:
+Follows TransformerTrack's ``pytracking/tracker/trdimp/trdimp.py`` (594422814/TransformerTrack);
+everything else is ``DiMPTracker``, changed through its hooks:
 
 * first frame: the classification features of the augmented samples (dropout copies included)
   and their Gaussian target labels form the transformer memory; the encoder runs over it, and

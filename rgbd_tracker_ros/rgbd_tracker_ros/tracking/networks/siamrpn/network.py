@@ -1,7 +1,6 @@
 """SiamRPN++ ResNet-50 network with the parameter layout of pysot's ``ModelBuilder``.
 
-pysot (STVIR/pysot, ``experiments/siamrpn_r50_l234_dwxcorr[_lt]/config.yaml``; facts in
-shared/reference/trackers.md §9) builds:
+pysot (STVIR/pysot, ``experiments/siamrpn_r50_l234_dwxcorr[_lt]/config.yaml``) builds:
 
 * ``backbone``: ResNet-50 whose layer2 keeps stride 8 without padding (its first 3x3 and the
   3x3 downsampling convolution are unpadded) and whose layer3/layer4 trade their stride for

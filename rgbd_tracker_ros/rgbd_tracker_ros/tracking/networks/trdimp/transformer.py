@@ -3,7 +3,8 @@
 The reference implementation (594422814/TransformerTrack) is a single-head, single-layer
 encoder/decoder with "relation units": cosine-similarity attention with a temperature of 30,
 ONE key projection ``WK`` applied to both queries and keys, the value left unprojected, and an
-instance L2 normalisation after every residual step. Facts: ``shared/reference/trackers.md`` §5.
+instance L2 normalisation after every residual step (``ltr/models/target_classifier/
+transformer.py`` and ``multihead_attention.py`` there).
 
 Layout details that strict loading depends on:
 

@@ -1,0 +1,172 @@
+"""What a tracked frame says to the outside world, ROS-free: state, 3D position, occlusion.
+
+The node's worker and the evaluation both turn a tracker's ``TrackResult`` into an ``Outcome``
+here, with the same parameters (the node's defaults are ``OutcomeParams``'s), so every number
+the evaluation reports is the number the node publishes on that frame.
+
+Occlusion has one owner per tracker: a tracker that judges it (``TrackResult.occluded`` not
+None, e.g. ``depth_dcf`` from the depth in front of its target) is followed; for the others the
+depth cue below decides. Either way an occluded frame gives no 3D position, because the depth
+read in the box is the occluder's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rgbd_tracker_ros.geometry import (
+    BoxXYWH,
+    DepthEstimate,
+    DepthParams,
+    box_position,
+    clip_box,
+    metric_size,
+    robust_target_depth,
+)
+from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
+
+
+@dataclass(frozen=True)
+class OutcomeParams:
+    """The node's run-time parameters (``thresholds.*``, ``depth.*``): their one set of defaults.
+
+    Scores below ``lost_score`` make the result LOST, below ``uncertain_score`` UNCERTAIN (they
+    only ever lower the tracker's own state; 0 leaves it alone).
+
+    Depth cue, for trackers that do not judge occlusion: the box's depth falls below
+    ``(1 - occlusion_depth_drop)`` x the tracked depth while the score falls below
+    ``(1 - occlusion_score_drop)`` x its running level: something came between camera and
+    target, so the state becomes UNCERTAIN. ``smoothing`` is the weight of the newest value in
+    the running depth and score levels.
+
+    The box's depth is read from readings in ``[min_depth_m, max_depth_m]``; with fewer than
+    ``min_valid_pixels`` of them there is no depth and no 3D position.
+    """
+
+    uncertain_score: float = 0.0
+    lost_score: float = 0.0
+    occlusion_depth_drop: float = 0.25
+    occlusion_score_drop: float = 0.3
+    smoothing: float = 0.5
+    min_valid_pixels: int = 20
+    min_depth_m: float = 0.1
+    max_depth_m: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.occlusion_depth_drop < 1.0:
+            raise ValueError("occlusion_depth_drop must be in (0, 1)")
+        if not 0.0 <= self.min_depth_m < self.max_depth_m:
+            raise ValueError("the depth range must have 0 <= min < max")
+        if self.min_valid_pixels < 1:
+            raise ValueError("min_valid_pixels must be >= 1")
+
+    @property
+    def depth(self) -> DepthParams:
+        return DepthParams(
+            min_depth_m=self.min_depth_m,
+            max_depth_m=self.max_depth_m,
+            min_valid_pixels=self.min_valid_pixels,
+        )
+
+
+@dataclass
+class Outcome:
+    """One frame as published.
+
+    ``box_xywh`` is the tracker's box clipped to the image (None when nothing of it is left);
+    ``position`` the target centre (metres, color optical frame) and ``metric_size`` its
+    width/height (metres), both None without usable depth, without intrinsics, while occluded
+    or LOST. ``depth`` is what the box's pixels say: the occluder's depth when ``occluded``.
+    """
+
+    state: TrackerState
+    box_xywh: BoxXYWH | None = None
+    score: float = 0.0
+    score_map: ScoreMap | None = None
+    depth: DepthEstimate | None = None
+    position: tuple[float, float, float] | None = None
+    metric_size: tuple[float, float] | None = None
+    occluded: bool = False
+
+
+class OutcomeStage:
+    """The outcome of each frame of one target; ``start`` on a new target, then ``step``.
+
+    Holds the running depth and score levels the depth cue compares with. ``params`` may be
+    replaced at any time (the node's ``ros2 param set``).
+    """
+
+    def __init__(self, params: OutcomeParams | None = None) -> None:
+        self.params = params or OutcomeParams()
+        self._depth_level: float | None = None
+        self._score_level: float | None = None
+
+    def start(self, frame: Frame, box_xywh: BoxXYWH) -> Outcome:
+        """The outcome of the frame a tracker was just initialised on with ``box_xywh``."""
+        self._depth_level = self._score_level = None
+        outcome = Outcome(TrackerState.TRACKING, clip_box(box_xywh, *frame.size_wh), score=1.0)
+        if outcome.box_xywh is None:
+            raise ValueError(f"init box {list(box_xywh)} is outside the frame")
+        self._measure(frame, outcome, None, tracking=False)
+        return outcome
+
+    def step(self, frame: Frame, result: TrackResult) -> Outcome:
+        """The outcome of a tracked frame."""
+        params = self.params
+        box = clip_box(result.box_xywh, *frame.size_wh)
+        state = result.state if result.state != TrackerState.IDLE else TrackerState.LOST
+        if box is None:
+            state = TrackerState.LOST
+        score = float(result.score) if math.isfinite(result.score) else 0.0
+        if score < params.lost_score:
+            state = TrackerState.LOST
+        elif score < params.uncertain_score and state == TrackerState.TRACKING:
+            state = TrackerState.UNCERTAIN
+        outcome = Outcome(state, box, score, result.score_map)
+        if state != TrackerState.LOST:
+            self._measure(frame, outcome, result.occluded, tracking=True)
+        return outcome
+
+    def _measure(self, frame: Frame, outcome: Outcome, judged: bool | None, tracking: bool) -> None:
+        """Depth, occlusion, position and size of ``outcome``."""
+        box, params = outcome.box_xywh, self.params
+        if frame.depth is None or box is None:
+            return
+        estimate = robust_target_depth(frame.depth, box, params.depth)
+        outcome.depth = estimate
+        if judged is None:
+            occluded = tracking and estimate is not None and self._depth_cue(estimate, outcome)
+        else:
+            occluded = judged
+        if occluded:
+            outcome.occluded = True
+            if outcome.state == TrackerState.TRACKING:
+                outcome.state = TrackerState.UNCERTAIN
+            return
+        if estimate is None:
+            return
+        if outcome.state == TrackerState.TRACKING:
+            self._depth_level = _blend(self._depth_level, estimate.depth, params.smoothing)
+            if tracking:
+                self._score_level = _blend(self._score_level, outcome.score, params.smoothing)
+        if frame.intrinsics is None:
+            return
+        outcome.position = box_position(box, estimate.depth, frame.intrinsics)
+        outcome.metric_size = metric_size(box[2], box[3], estimate.depth, frame.intrinsics)
+
+    def _depth_cue(self, estimate: DepthEstimate, outcome: Outcome) -> bool:
+        params = self.params
+        depth_fell = (
+            self._depth_level is not None
+            and estimate.depth < (1.0 - params.occlusion_depth_drop) * self._depth_level
+        )
+        score_fell = (
+            self._score_level is not None
+            and outcome.score < (1.0 - params.occlusion_score_drop) * self._score_level
+        )
+        return depth_fell and score_fell
+
+
+def _blend(level: float | None, value: float, weight: float) -> float:
+    return value if level is None else (1.0 - weight) * level + weight * value

@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/ and the package's command-line tools.
-.PHONY: setup demo test lint bench bench-node eval clean
+.PHONY: setup demo test lint bench bench-node bench-qos eval clean
 
 RUN := bash scripts/run.sh
 RESULTS ?= results
@@ -22,6 +22,9 @@ bench: setup
 
 bench-node: setup
 	$(RUN) python -m rgbd_tracker_ros.tools.node_benchmark --output $(RESULTS)/node_benchmark
+
+bench-qos: setup
+	$(RUN) python -m rgbd_tracker_ros.tools.qos_benchmark --output $(RESULTS)/qos_benchmark
 
 eval: setup
 	$(RUN) python -m rgbd_tracker_ros.tools.evaluate --suite synthetic --threads 1 \

@@ -11,6 +11,12 @@ fi
 case $- in *u*) _rgbd_nounset=1; set +u ;; *) _rgbd_nounset= ;; esac
 # shellcheck disable=SC1091
 source "$_rgbd_root/.build/install/local_setup.bash"
+# The ROS source overlay (launch, ros2cli, launch_testing, message_filters, tf2_ros,
+# diagnostic_updater) when setup_env.sh built it; on top, as its README asks.
+if [ -f "$_rgbd_root/.build/ros_overlay/local_setup.bash" ]; then
+  # shellcheck disable=SC1091
+  source "$_rgbd_root/.build/ros_overlay/local_setup.bash"
+fi
 [ -n "$_rgbd_nounset" ] && set -u
 # The package's tools by name (ros2 run needs ros2cli, which has no wheel).
 export PATH="$_rgbd_root/.build/install/rgbd_tracker_ros/lib/rgbd_tracker_ros:$PATH"

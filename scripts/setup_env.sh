@@ -98,11 +98,29 @@ fix_cmake_paths() {
   done
 }
 
+build_ros_overlay() {
+  # The real upstream ROS packages that have no wheel (launch, launch_ros, launch_testing,
+  # ros2cli, message_filters, tf2_ros, diagnostic_updater, vision_msgs), built from the
+  # sources in ROS_OVERLAY_SRC (default ../shared/ros-overlay, which CI always has). Cached:
+  # a second run returns at once. Without it the tests that need them skip and say why.
+  local src="${ROS_OVERLAY_SRC:-$ROOT/../shared/ros-overlay}"
+  if [ -n "${ROS_DISTRO:-}" ]; then
+    return  # an apt install brings these packages itself
+  fi
+  if [ ! -f "$src/build.sh" ]; then
+    log "no ROS source overlay at $src (set ROS_OVERLAY_SRC): launch and tf2 tests will skip"
+    return
+  fi
+  log "ROS source overlay from $src into .build/ros_overlay"
+  bash "$src/build.sh" "$VENV" "$ROOT/.build/ros_overlay"
+}
+
 ensure_libusb
 make_venv
 install_deps
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   log "colcon build"
   "$ROOT/scripts/build_workspace.sh" >/dev/null
+  build_ros_overlay
 fi
 log "ready: source scripts/env.sh"

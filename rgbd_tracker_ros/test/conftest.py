@@ -7,6 +7,7 @@ marked ``ros`` itself). ``pytest -m "not ros"`` runs everything that needs no RO
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,15 +20,16 @@ PACKAGE_ROOT = TEST_ROOT.parent
 if str(PACKAGE_ROOT) not in sys.path:
     sys.path.insert(0, str(PACKAGE_ROOT))
 
-from rgbd_tracker_ros.ros.dds import use_large_image_profile  # noqa: E402 (needs the path)
+from rgbd_tracker_ros.ros.dds import apply_large_image_profile  # noqa: E402 (needs the path)
 
 # DDS must never leave the machine; Makefile and .ci/run set these, this is the safety net
 # for a bare `pytest` run.
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 
-# Our publishers' images need the large-image DDS profile, as in the tools (ros/dds.py).
-use_large_image_profile()
+# Our publishers' images need the large-image DDS profile, as in the tools (ros/dds.py);
+# tests of the user's default Fast DDS settings start their processes without it.
+apply_large_image_profile(logging.getLogger("conftest").info)
 
 # Small tensors and a 2-core machine: extra intra-op threads only wait on each other.
 torch.set_num_threads(1)

@@ -25,6 +25,7 @@ from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg, stamp_t
 from rgbd_tracker_ros.ros.tracker_node import TrackerNode
 
 OPTICAL_FRAME = "camera_color_optical_frame"
+CAMERA = ("/cam/color", "/cam/depth", "/cam/info")  # the graph's own camera publishers
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> bool:
@@ -43,11 +44,12 @@ class Recorder:
     scores: list[Image] = field(default_factory=list)
     diagnostics: list[DiagnosticArray] = field(default_factory=list)
 
-    def last_diagnostic_values(self) -> dict[str, str]:
-        """Key/values of the newest tracker status, plus its ``_message`` and ``_level``."""
+    def last_diagnostic_values(self, task: str = "rgbd tracking") -> dict[str, str]:
+        """Key/values of the newest ``tracker: <task>`` status, plus its ``_message`` and
+        ``_level``."""
         for array in reversed(list(self.diagnostics)):
             for status in array.status:
-                if status.name.startswith("tracker"):
+                if status.name == f"tracker: {task}":
                     values = {kv.key: kv.value for kv in status.values}
                     values["_message"] = status.message
                     values["_level"] = str(ord(status.level))
@@ -65,9 +67,9 @@ class Graph:
         self.executor.add_node(self.client_node)
         self.record = Recorder()
         n = self.client_node
-        self.color_pub = n.create_publisher(Image, "/cam/color", 10)
-        self.depth_pub = n.create_publisher(Image, "/cam/depth", 10)
-        self.info_pub = n.create_publisher(CameraInfo, "/cam/info", 10)
+        self.color_pub = n.create_publisher(Image, CAMERA[0], 10)
+        self.depth_pub = n.create_publisher(Image, CAMERA[1], 10)
+        self.info_pub = n.create_publisher(CameraInfo, CAMERA[2], 10)
         n.create_subscription(TrackedTarget, "/tracker/target", self.record.targets.append, 100)
         n.create_subscription(PoseStamped, "/tracker/target_pose", self.record.poses.append, 100)
         n.create_subscription(Image, "/tracker/score_map", self.record.scores.append, 100)
@@ -77,34 +79,33 @@ class Graph:
         self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
         self._spinner.start()
 
-    def start_tracker(self, **overrides) -> TrackerNode:
+    def start_tracker(self, inputs: tuple[str, str, str] = CAMERA, **overrides) -> TrackerNode:
+        """A tracker node (not yet configured) reading color, depth, camera_info from
+        ``inputs`` (default: this graph's camera publishers)."""
         values = {
             "tracker.name": "test_steady",
             "qos.depth": 10,
             "publish.diagnostics_period": 0.2,
         } | overrides
+        remaps = ["color/image_raw", "depth/image_raw", "color/camera_info"]
+        cli_args = ["--ros-args"]
+        for name, topic in zip(remaps, inputs, strict=True):
+            cli_args += ["-r", f"{name}:={topic}"]
         node = TrackerNode(
             parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
-            cli_args=[
-                "--ros-args",
-                "-r",
-                "color/image_raw:=/cam/color",
-                "-r",
-                "depth/image_raw:=/cam/depth",
-                "-r",
-                "color/camera_info:=/cam/info",
-            ],
+            cli_args=cli_args,
         )
         self.executor.add_node(node)
         self.node = node
         return node
 
-    def activate(self, **overrides) -> TrackerNode:
-        node = self.start_tracker(**overrides)
+    def activate(self, inputs: tuple[str, str, str] = CAMERA, **overrides) -> TrackerNode:
+        node = self.start_tracker(inputs, **overrides)
         node.trigger_configure()
         node.trigger_activate()
         assert self.init_client.wait_for_service(timeout_sec=10.0)
-        assert wait_for(lambda: self.color_pub.get_subscription_count() > 0)
+        if inputs == CAMERA:
+            assert wait_for(lambda: self.color_pub.get_subscription_count() > 0)
         return node
 
     def publish(

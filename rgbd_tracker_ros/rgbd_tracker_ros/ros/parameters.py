@@ -43,14 +43,19 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
         True,
     ),
     "qos.reliability": (
-        "best_effort",
-        "Input QoS reliability: best_effort (connects to reliable and best-effort cameras) "
-        "or reliable.",
+        "auto",
+        "Input QoS reliability: auto (match each input's publishers: reliable when they all "
+        "are, else best_effort; re-checked while active), reliable or best_effort.",
         True,
     ),
     "qos.depth": (2, "Input QoS keep-last depth.", True),
     "sync.queue_size": (5, "Approximate-time synchroniser queue per input.", True),
     "sync.slop": (0.03, "Approximate-time synchroniser slop in seconds.", True),
+    "sync.message_filters": (
+        True,
+        "Pair inputs with message_filters where installed (false: the built-in synchroniser).",
+        True,
+    ),
     "depth_scale": (0.001, "16UC1 depth units to metres (RealSense: 0.001).", True),
     "thresholds.uncertain_score": (
         _OUTCOME.uncertain_score,
@@ -85,7 +90,22 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
     "publish.score_map": (True, "Publish ~/score_map (32FC1).", True),
     "publish.marker": (True, "Publish ~/marker at the 3D target.", True),
     "publish.debug_image": (True, "Publish ~/debug_image while it has subscribers.", True),
-    "publish.diagnostics_period": (1.0, "Seconds between /diagnostics messages.", True),
+    "publish.diagnostics_period": (
+        1.0,
+        "Seconds between /diagnostics messages; 0 = off. With diagnostic_updater installed, "
+        "its own diagnostic_updater.period takes precedence where set.",
+        True,
+    ),
+    "diagnostics.stale_input": (
+        3.0,
+        "Seconds without a synchronised frame (while active) before diagnostics warn.",
+        True,
+    ),
+    "diagnostics.error_hold": (
+        10.0,
+        "Seconds after the last error during which diagnostics stay at WARN.",
+        True,
+    ),
     "click.rviz_topic": ("/clicked_point", "RViz Publish Point topic (PointStamped).", True),
     "click.image_topic": (
         "color/image_raw_mouse_left",

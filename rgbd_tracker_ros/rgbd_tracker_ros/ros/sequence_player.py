@@ -17,7 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg
-from rgbd_tracker_ros.ros.dds import use_large_image_profile
+from rgbd_tracker_ros.ros.dds import apply_large_image_profile
 from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import RGBDSequence, read_sequence
 
@@ -98,7 +98,8 @@ def _describe(text: str):
 
 def run(argv: list[str]) -> int:
     """Publish the sequence named by the node's parameters until it ends (or shutdown)."""
-    use_large_image_profile()
+    # A camera stand-in publishes camera-sized images: the profile is its to apply.
+    apply_large_image_profile(rclpy.logging.get_logger("sequence_player").info)
     rclpy.init(args=argv)
     player = SequencePlayer()
     try:

@@ -28,7 +28,6 @@ from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.paths import config_dir
 from rgbd_tracker_ros.ros.conversions import stamp_to_ns
-from rgbd_tracker_ros.ros.dds import use_large_image_profile
 from rgbd_tracker_ros.ros.sequence_player import SequencePlayer
 
 LOG = logging.getLogger(__name__)
@@ -100,7 +99,11 @@ def run_session(
     rate: float = 0.0,
     node_args: list[str] | None = None,
 ) -> SessionResult:
-    """Play ``sequence`` at ``rate`` fps (0 = its own) to a fresh tracker node process."""
+    """Play ``sequence`` at ``rate`` fps (0 = its own) to a fresh tracker node process.
+
+    Call ``dds.apply_large_image_profile`` once before: both processes publish or receive
+    camera-sized images.
+    """
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tracker_node_{os.getpid()}.log"
     with log_path.open("w") as log_file:
         node = subprocess.Popen(
@@ -119,7 +122,6 @@ def run_session(
 
 
 def _play(sequence: Path, rate: float) -> SessionResult:
-    use_large_image_profile()
     rclpy.init()
     # Stamp of the last copy of each frame index that went out (frame 0 may go out
     # several times while the node starts).

@@ -286,3 +286,11 @@ except ImportError:
     ApproximateTimeSynchronizer = FallbackApproximateTimeSynchronizer  # type: ignore[misc]
     Subscriber = FallbackSubscriber  # type: ignore[misc]
     USING_MESSAGE_FILTERS = False
+
+
+def synchroniser(use_message_filters: bool = True) -> tuple[Any, Any, str]:
+    """``(Subscriber, ApproximateTimeSynchronizer, name)``: message_filters' where it is
+    installed and wanted, else the built-in ones (same API)."""
+    if use_message_filters and USING_MESSAGE_FILTERS:
+        return Subscriber, ApproximateTimeSynchronizer, "message_filters"
+    return FallbackSubscriber, FallbackApproximateTimeSynchronizer, "built-in"

@@ -2,25 +2,25 @@
 
 Thin by design: it converts messages, hands frames to the ``TrackingWorker`` (which owns
 the tracker thread and the 3D logic) and turns its results into messages. Lifecycle:
-configure creates publishers, activate loads the tracker and opens the inputs, deactivate
-frees the model; ``autostart`` runs configure+activate at start.
+configure creates publishers and the ``~/init`` and ``~/reset`` services (which refuse,
+with the reason, until the node is active), activate loads the tracker and opens the
+inputs (``CameraInputs``: QoS matched to the publishers), deactivate frees the model;
+``autostart`` runs configure+activate at start. The package's ``logging`` output goes
+through the node's logger (``log_bridge``).
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections import Counter
 from typing import Any
 
 import rclpy
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Point, PointStamped, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -31,6 +31,7 @@ from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import box_from_click, project, validate_init_box
 from rgbd_tracker_ros.imaging import ImageDecodeError, draw_overlay
 from rgbd_tracker_ros.outcome import Outcome
+from rgbd_tracker_ros.ros import diagnostics
 from rgbd_tracker_ros.ros import parameters as params
 from rgbd_tracker_ros.ros.click_frames import ClickFrameError, ClickFrames
 from rgbd_tracker_ros.ros.conversions import (
@@ -40,13 +41,8 @@ from rgbd_tracker_ros.ros.conversions import (
     intrinsics_from_msg,
     stamp_to_sec,
 )
-from rgbd_tracker_ros.ros.dds import use_large_image_profile
-from rgbd_tracker_ros.ros.sync import (
-    USING_MESSAGE_FILTERS,
-    ApproximateTimeSynchronizer,
-    Subscriber,
-    watch_clock_jumps,
-)
+from rgbd_tracker_ros.ros.inputs import CameraInputs, InputConfig, reliability_setting
+from rgbd_tracker_ros.ros.log_bridge import route_package_logging, unroute_package_logging
 from rgbd_tracker_ros.tracking.api import Frame, Tracker
 from rgbd_tracker_ros.tracking.device import limit_cpu_threads, resolve_device
 from rgbd_tracker_ros.tracking.params import Layer, read_mapping
@@ -67,22 +63,29 @@ MARKER_LIFETIME_NS = 500_000_000
 class TrackerNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tracker", **kwargs)
+        self._log_route = route_package_logging(self.get_logger())
         params.declare_parameters(self)
         self._settings = params.runtime_settings(self._runtime_values())
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker: TrackingWorker | None = None
         self._latest: FrameBundle | None = None
         self._last_stamp_ns: int | None = None
-        self._errors: Counter[str] = Counter()
-        self._last_error = ""
+        hold = float(params.value(self, "diagnostics.error_hold"))
+        self._errors = diagnostics.ErrorLog(hold)
+        self._qos_errors = diagnostics.ErrorLog(hold)
         self._status_error = ""
         self._device = ""
+        self._inputs: CameraInputs | None = None
         self._entities: list[Any] = []
+        self._services: list[Any] = []
         self._click_frames: ClickFrames | None = None
-        self._lock = threading.Lock()
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        period = float(params.value(self, "publish.diagnostics_period"))
-        self._diagnostics_timer = self.create_timer(period, self._publish_diagnostics)
+        self._diagnostics = diagnostics.start(
+            self, float(params.value(self, "publish.diagnostics_period"))
+        )
+        if self._diagnostics is not None:
+            self._diagnostics.setHardwareID("none")
+            self._diagnostics.add("rgbd tracking", self._tracking_status)
+            self._diagnostics.add("input", self._input_status)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -95,11 +98,17 @@ class TrackerNode(LifecycleNode):
         self._publish_score = bool(params.value(self, "publish.score_map"))
         self._publish_marker = bool(params.value(self, "publish.marker"))
         self._publish_debug = bool(params.value(self, "publish.debug_image"))
+        # The services exist from here on, so a call while inactive gets an answer.
+        self._services = [
+            self.create_service(InitTarget, "~/init", self._on_init),
+            self.create_service(Trigger, "~/reset", self._on_reset),
+        ]
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = params.tracker_settings(self)
         try:
+            input_config = self._input_config()
             factory = self._tracker_factory(settings)
         except (OSError, ValueError, yaml.YAMLError) as exc:
             return self._activation_failed(f"tracker parameters: {exc}")
@@ -114,11 +123,13 @@ class TrackerNode(LifecycleNode):
             return self._activation_failed(f"cannot load tracker {settings.name!r}: {exc}")
         self._worker = worker
         self._status_error = ""
-        self._create_inputs()
+        if self._diagnostics is not None:
+            self._diagnostics.setHardwareID(self._device)
+        self._create_inputs(input_config)
         uses_tf = self._click_frames is not None and self._click_frames.uses_tf
         self.get_logger().info(
             f"tracking with {settings.name!r} on {self._device}; "
-            f"sync: {'message_filters' if USING_MESSAGE_FILTERS else 'built-in'}; "
+            f"input QoS: {input_config.reliability}; sync: {self._inputs.sync_name}; "
             f"clicks in other frames: {'tf2' if uses_tf else 'refused (no tf2_ros)'}"
         )
         return super().on_activate(state)
@@ -137,6 +148,7 @@ class TrackerNode(LifecycleNode):
             self._marker_pub,
         ):
             self.destroy_lifecycle_publisher(publisher)
+        self._destroy_services()
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -176,6 +188,11 @@ class TrackerNode(LifecycleNode):
         self._destroy_inputs()
         self._stop_worker()
 
+    def destroy_node(self) -> None:
+        self.close()
+        unroute_package_logging(self._log_route)
+        super().destroy_node()
+
     def _stop_worker(self) -> None:
         worker, self._worker = self._worker, None
         if worker is not None and not worker.stop():
@@ -185,29 +202,24 @@ class TrackerNode(LifecycleNode):
 
     # --- inputs --------------------------------------------------------------------------
 
-    def _create_inputs(self) -> None:
-        qos = QoSProfile(
-            reliability=_reliability(params.value(self, "qos.reliability")),
-            history=HistoryPolicy.KEEP_LAST,
+    def _input_config(self) -> InputConfig:
+        config = InputConfig(
+            reliability=params.value(self, "qos.reliability"),
             depth=int(params.value(self, "qos.depth")),
+            queue_size=int(params.value(self, "sync.queue_size")),
+            slop=float(params.value(self, "sync.slop")),
+            use_message_filters=bool(params.value(self, "sync.message_filters")),
         )
-        subscribers = [
-            Subscriber(self, Image, "color/image_raw", qos_profile=qos),
-            Subscriber(self, Image, "depth/image_raw", qos_profile=qos),
-            Subscriber(self, CameraInfo, "color/camera_info", qos_profile=qos),
-        ]
-        sync = ApproximateTimeSynchronizer(
-            subscribers,
-            int(params.value(self, "sync.queue_size")),
-            float(params.value(self, "sync.slop")),
+        reliability_setting(config.reliability)  # raises ValueError naming the choices
+        return config
+
+    def _create_inputs(self, config: InputConfig) -> None:
+        self._inputs = CameraInputs(
+            self, config, self._on_frames, self._on_clock_jump, self._on_incompatible_qos
         )
-        sync.registerCallback(self._on_frames)
-        watch_clock_jumps(subscribers, sync, self._on_clock_jump)
-        self._subscribers, self._sync = subscribers, sync
+        self._inputs.open()
         self._click_frames = ClickFrames(self)
         self._entities = [
-            self.create_service(InitTarget, "~/init", self._on_init),
-            self.create_service(Trigger, "~/reset", self._on_reset),
             self.create_subscription(
                 PointStamped, params.value(self, "click.rviz_topic"), self._on_rviz_click, 5
             ),
@@ -217,19 +229,20 @@ class TrackerNode(LifecycleNode):
         ]
 
     def _destroy_inputs(self) -> None:
-        for subscriber in getattr(self, "_subscribers", []):
-            self.destroy_subscription(subscriber.sub)
-        self._subscribers = []
-        self._sync = None
+        inputs, self._inputs = self._inputs, None
+        if inputs is not None:
+            inputs.close()
         if self._click_frames is not None:
             self._click_frames.close()
             self._click_frames = None
-        for entity in self._entities:
-            if hasattr(entity, "srv_type"):
-                self.destroy_service(entity)
-            else:
-                self.destroy_subscription(entity)
+        for subscription in self._entities:
+            self.destroy_subscription(subscription)
         self._entities = []
+
+    def _destroy_services(self) -> None:
+        for service in self._services:
+            self.destroy_service(service)
+        self._services = []
 
     def _on_clock_jump(self, previous_ns: int, stamp_ns: int) -> None:
         self._last_stamp_ns = None
@@ -237,6 +250,16 @@ class TrackerNode(LifecycleNode):
             f"input stamps jumped back by {(previous_ns - stamp_ns) * 1e-9:.2f} s "
             "(bag loop?); synchroniser reset"
         )
+
+    def _on_incompatible_qos(self, topic: str, policy: str) -> None:
+        setting = params.value(self, "qos.reliability")
+        hint = "" if setting == "auto" else "; qos.reliability: auto adapts to the publishers"
+        message = (
+            f"{topic}: a publisher offers QoS incompatible with this node's subscription "
+            f"(policy {policy}, qos.reliability: {setting}); nothing is received from it{hint}"
+        )
+        self._qos_errors.record("qos", message)
+        self.get_logger().warn(message, throttle_duration_sec=LOG_THROTTLE_S)
 
     def _on_frames(self, color_msg: Image, depth_msg: Image, info_msg: CameraInfo) -> None:
         """Sync callback: convert and hand over; O(1) in the tracker's cost."""
@@ -282,12 +305,20 @@ class TrackerNode(LifecycleNode):
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response):
         worker = self._worker
         if worker is None:
-            response.success, response.message = False, "tracker is not active"
+            response.success, response.message = False, self._inactive_reason()
             return response
         stopped = worker.request_reset()
         response.success = True
         response.message = "tracking stopped" if stopped else "was not tracking"
         return response
+
+    def _inactive_reason(self) -> str:
+        if self._status_error:
+            return f"tracker is not active: {self._status_error}"
+        return (
+            "tracker is not active; activate it with: ros2 lifecycle set "
+            f"{self.get_fully_qualified_name()} activate"
+        )
 
     def _on_rviz_click(self, msg: PointStamped) -> None:
         latest, click_frames = self._latest, self._click_frames
@@ -336,7 +367,7 @@ class TrackerNode(LifecycleNode):
     ) -> tuple[bool, str, int]:
         worker = self._worker
         if worker is None:
-            return False, "tracker is not active", 0
+            return False, self._inactive_reason(), 0
         size = worker.frame_size
         if size is None:
             return False, "no camera frame received yet; cannot place the box", 0
@@ -372,8 +403,8 @@ class TrackerNode(LifecycleNode):
                 result.frame.color, outcome.box_xywh, outcome.state.name, outcome.score
             )
             self._debug_pub.publish(image_msg(overlay, header, "bgr8"))
-        if result.error:
-            self._count_error("tracker", result.error)
+        if result.error:  # the worker has logged it
+            self._count_error("tracker", result.error, log=False)
 
     # --- parameters, errors, diagnostics ---------------------------------------------------
 
@@ -399,43 +430,77 @@ class TrackerNode(LifecycleNode):
     def _worker_config(self, settings: params.RuntimeSettings | None = None) -> WorkerConfig:
         return WorkerConfig(outcome=(settings or self._settings).outcome)
 
-    def _count_error(self, kind: str, message: str) -> None:
-        with self._lock:
-            self._errors[kind] += 1
-            self._last_error = message
-        self.get_logger().warn(message, throttle_duration_sec=LOG_THROTTLE_S)
+    def _count_error(self, kind: str, message: str, log: bool = True) -> None:
+        self._errors.record(kind, message)
+        if log:
+            self.get_logger().warn(message, throttle_duration_sec=LOG_THROTTLE_S)
 
-    def _publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(
-            name=f"{self.get_name()}: rgbd tracking", hardware_id=self._device
-        )
+    def _tracking_status(self, stat: diagnostics.DiagnosticStatusWrapper):
+        """The tracker: state, rates, latency; WARN while errors are recent."""
         worker = self._worker
-        values: dict[str, Any] = {"tracker": params.value(self, "tracker.name")}
+        stat.add("tracker", str(params.value(self, "tracker.name")))
         if worker is None:
-            status.level = DiagnosticStatus.ERROR if self._status_error else DiagnosticStatus.OK
-            status.message = self._status_error or "inactive"
+            level = DiagnosticStatus.ERROR if self._status_error else DiagnosticStatus.OK
+            stat.summary(level, self._status_error or "inactive")
         else:
             stats = worker.stats()
-            values.update(
-                state=stats.state.name,
-                target_id=stats.target_id,
-                input_rate_hz=f"{stats.input_rate:.2f}",
-                output_rate_hz=f"{stats.output_rate:.2f}",
-                frames_in=stats.frames_in,
-                processed=stats.processed,
-                dropped=stats.dropped,
-                latency_p50_ms=_ms(stats.latency_p50),
-                latency_p95_ms=_ms(stats.latency_p95),
+            for key, value in (
+                ("state", stats.state.name),
+                ("target_id", stats.target_id),
+                ("input_rate_hz", f"{stats.input_rate:.2f}"),
+                ("output_rate_hz", f"{stats.output_rate:.2f}"),
+                ("frames_in", stats.frames_in),
+                ("processed", stats.processed),
+                ("dropped", stats.dropped),
+                ("latency_p50_ms", _ms(stats.latency_p50)),
+                ("latency_p95_ms", _ms(stats.latency_p95)),
+            ):
+                stat.add(key, str(value))
+            state = stats.state.name.lower()
+            if self._errors.recent():
+                _, last = self._errors.snapshot()
+                stat.summary(DiagnosticStatus.WARN, f"{state}; recent error: {last}")
+            else:
+                stat.summary(DiagnosticStatus.OK, state)
+        counts, last = self._errors.snapshot()
+        for kind, count in counts.items():
+            stat.add(f"errors.{kind}", str(count))
+        stat.add("last_error", last)
+        return stat
+
+    def _input_status(self, stat: diagnostics.DiagnosticStatusWrapper):
+        """The inputs: per topic its publishers, QoS and last message; WARN when stale or
+        when a publisher's QoS cannot be matched."""
+        inputs = self._inputs
+        stat.add("qos.reliability", str(params.value(self, "qos.reliability")))
+        counts, last = self._qos_errors.snapshot()
+        stat.add("qos_incompatible_events", str(counts.get("qos", 0)))
+        if inputs is None:
+            stat.summary(DiagnosticStatus.OK, "inactive")
+            return stat
+        stat.add("sync", inputs.sync_name)
+        reports = inputs.report()
+        stale_after = float(params.value(self, "diagnostics.stale_input"))
+        for report in reports:
+            age = "never" if report.age_s is None else f"{report.age_s:.1f}"
+            stat.add(f"{report.name}.topic", report.topic)
+            stat.add(f"{report.name}.publishers", str(report.publishers))
+            stat.add(f"{report.name}.reliability", report.reliability)
+            stat.add(f"{report.name}.messages", str(report.messages))
+            stat.add(f"{report.name}.last_message_age_s", age)
+        age = inputs.frame_age()
+        if age is not None and age > stale_after:
+            silent = [r for r in reports if r.age_s is None or r.age_s > stale_after]
+            described = "; ".join(
+                f"{r.topic}: {r.publishers} publisher(s), subscribed {r.reliability}"
+                for r in silent or reports
             )
-            status.level = DiagnosticStatus.WARN if self._errors else DiagnosticStatus.OK
-            status.message = f"{stats.state.name.lower()}"
-        with self._lock:
-            values.update({f"errors.{kind}": count for kind, count in sorted(self._errors.items())})
-            values["last_error"] = self._last_error
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics_pub.publish(array)
+            stat.summary(DiagnosticStatus.WARN, f"no frames for {age:.1f} s; silent: {described}")
+        elif self._qos_errors.recent():
+            stat.summary(DiagnosticStatus.WARN, last)
+        else:
+            stat.summary(DiagnosticStatus.OK, "receiving")
+        return stat
 
 
 def _target_msg(result: WorkerResult) -> TrackedTarget:
@@ -467,24 +532,12 @@ def _marker_msg(header: Header, outcome: Outcome) -> Marker:
     return marker
 
 
-def _reliability(name: str) -> ReliabilityPolicy:
-    policies = {
-        "best_effort": ReliabilityPolicy.BEST_EFFORT,
-        "reliable": ReliabilityPolicy.RELIABLE,
-    }
-    try:
-        return policies[name]
-    except KeyError:
-        raise ValueError(f"qos.reliability must be best_effort or reliable, got {name!r}") from None
-
-
 def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000.0:.1f}"
 
 
 def run(argv: list[str]) -> int:
     """Spin a ``TrackerNode`` until shutdown; ``argv`` may carry ``--ros-args``."""
-    use_large_image_profile()
     rclpy.init(args=argv)
     node = TrackerNode()
     if params.value(node, "autostart"):

@@ -20,6 +20,7 @@ import numpy as np
 
 from rgbd_tracker_ros.evaluation.metrics import center_error, iou, position_error_cm
 from rgbd_tracker_ros.evaluation.stats import percentile
+from rgbd_tracker_ros.ros.dds import apply_large_image_profile
 from rgbd_tracker_ros.ros.session import SessionResult, run_session
 from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import RGBDSequence, read_sequence
@@ -198,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracker", default="depth_dcf", help="tracker name (default depth_dcf)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[demo] %(message)s")
+    apply_large_image_profile(LOG.info)
     path = args.sequence or demo_sequence()
     sequence = read_sequence(path)
     LOG.info("playing %s (%d frames) to the tracker node", sequence.name, len(sequence))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rgbd_tracker_ros.evaluation.stats import machine_info, percentile
+from rgbd_tracker_ros.ros.dds import apply_large_image_profile
 from rgbd_tracker_ros.ros.parameters import PARAMETERS
 from rgbd_tracker_ros.ros.session import SessionResult, run_session
 from rgbd_tracker_ros.sequences.demo import demo_sequence
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("results/node_benchmark"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[node_benchmark] %(message)s")
+    apply_large_image_profile(LOG.info)
     path = args.sequence or demo_sequence()
     camera_rate = read_sequence(path).fps
     tracker_rate = offline_rate(path, args.tracker)

@@ -1,57 +1,29 @@
-"""Clicked points in other frames: refused without tf2_ros, transformed with it.
+"""Clicked points in other frames: refused without tf2_ros, transformed by the real one.
 
-tf2_ros has no wheel here, so the tf2 path runs against a stand-in module with tf2_ros's
-documented API (Buffer.lookup_transform(target, source, time), TransformListener,
-TransformException); the lookup arguments and the point arithmetic are what is checked.
+The tf2 tests run against tf2_ros itself (the ROS source overlay builds it where there is
+no apt install): a ``StaticTransformBroadcaster`` publishes the camera's mounting and the
+node's ``Buffer`` looks the transform up, inverting it as a RealSense tree needs.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import threading
 
 import pytest
+import rclpy
 from geometry_msgs.msg import PointStamped, TransformStamped
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from ros_harness import wait_for
 
 from rgbd_tracker_ros.ros import click_frames
 from rgbd_tracker_ros.ros.click_frames import ClickFrameError, ClickFrames
 
 OPTICAL = "camera_color_optical_frame"
-
-
-class FakeTransformError(Exception):
-    pass
-
-
-class FakeBuffer:
-    def __init__(self) -> None:
-        self.transforms: dict[tuple[str, str], TransformStamped] = {}
-        self.lookups: list[tuple[str, str, object]] = []
-
-    def lookup_transform(self, target: str, source: str, time) -> TransformStamped:
-        self.lookups.append((target, source, time))
-        try:
-            return self.transforms[(target, source)]
-        except KeyError:
-            raise FakeTransformError(
-                f'"{source}" passed to lookupTransform does not exist'
-            ) from None
-
-
-class FakeListener:
-    def __init__(self, buffer: FakeBuffer, node) -> None:
-        self.unregistered = False
-
-    def unregister(self) -> None:
-        self.unregistered = True
-
-
-@pytest.fixture
-def fake_tf2(monkeypatch):
-    module = SimpleNamespace(
-        Buffer=FakeBuffer, TransformListener=FakeListener, TransformException=FakeTransformError
-    )
-    monkeypatch.setattr(click_frames, "tf2_ros", module)
-    return module
+requires_tf2 = pytest.mark.skipif(
+    click_frames.tf2_ros is None,
+    reason="tf2_ros is not installed (scripts/setup_env.sh builds it from ../shared/ros-overlay)",
+)
 
 
 def _click(frame: str, x: float, y: float, z: float) -> PointStamped:
@@ -59,6 +31,35 @@ def _click(frame: str, x: float, y: float, z: float) -> PointStamped:
     msg.header.frame_id = frame
     msg.point.x, msg.point.y, msg.point.z = x, y, z
     return msg
+
+
+def optical_in_camera_link(y_offset: float = 0.015) -> TransformStamped:
+    """camera_link (x forward, z up) -> the color optical frame (z forward, y down), the
+    color imager ``y_offset`` m to the left, as realsense-ros publishes it."""
+    transform = TransformStamped()
+    transform.header.frame_id, transform.child_frame_id = "camera_link", OPTICAL
+    transform.transform.translation.y = y_offset
+    rotation = transform.transform.rotation
+    rotation.x, rotation.y, rotation.z, rotation.w = -0.5, 0.5, -0.5, 0.5
+    return transform
+
+
+@pytest.fixture
+def tf_nodes():
+    """A node for ClickFrames and one for the broadcaster, spun on one executor."""
+    rclpy.init()
+    executor = SingleThreadedExecutor()
+    nodes = [Node("click_frames_test"), Node("click_frames_tf_publisher")]
+    for node in nodes:
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    yield nodes
+    executor.shutdown()
+    for node in nodes:
+        node.destroy_node()
+    rclpy.try_shutdown()
+    spinner.join(timeout=5)
 
 
 def test_points_in_the_optical_frame_need_no_transform(monkeypatch):
@@ -75,26 +76,30 @@ def test_other_frames_are_refused_with_a_fix_when_tf2_is_missing(monkeypatch):
         ClickFrames(node=None).in_frame(_click("base_link", 1.0, 0.0, 0.0), OPTICAL)
 
 
-def test_other_frames_are_transformed_with_the_latest_tf(fake_tf2):
-    frames = ClickFrames(node=None)
+@requires_tf2
+def test_other_frames_are_transformed_with_the_latest_tf(tf_nodes):
+    node, publisher = tf_nodes
+    frames = ClickFrames(node)
     assert frames.uses_tf
-    transform = TransformStamped()
-    transform.header.frame_id, transform.child_frame_id = OPTICAL, "camera_link"
-    transform.transform.translation.x = 0.015  # the color imager's offset
-    rotation = transform.transform.rotation
-    rotation.x, rotation.y, rotation.z, rotation.w = 0.5, -0.5, 0.5, 0.5
-    frames._buffer.transforms[(OPTICAL, "camera_link")] = transform
-    point = frames.in_frame(_click("camera_link", 2.0, 0.3, 0.1), OPTICAL)
-    assert point == pytest.approx((-0.3 + 0.015, -0.1, 2.0))
-    target, source, time = frames._buffer.lookups[-1]
-    assert (target, source) == (OPTICAL, "camera_link")
-    assert time.nanoseconds == 0  # latest available
+    broadcaster = click_frames.tf2_ros.StaticTransformBroadcaster(publisher)
+    broadcaster.sendTransform(optical_in_camera_link())
+    click = _click("camera_link", 2.0, 0.3, 0.1)  # 2 m ahead, 0.3 m left, 0.1 m up
+
+    def transformed():
+        try:
+            return frames.in_frame(click, OPTICAL)
+        except ClickFrameError:
+            return None
+
+    assert wait_for(lambda: transformed() is not None)
+    # Right of the optical axis is +x, up is -y; measured from the imager 15 mm left.
+    assert transformed() == pytest.approx((-(0.3 - 0.015), -0.1, 2.0))
+    frames.close()
+    assert not frames.uses_tf
 
 
-def test_a_missing_transform_is_a_clear_error(fake_tf2):
-    frames = ClickFrames(node=None)
+@requires_tf2
+def test_a_missing_transform_is_a_clear_error(tf_nodes):
+    frames = ClickFrames(tf_nodes[0])
     with pytest.raises(ClickFrameError, match=r"'map'.*no transform to .*does not exist"):
         frames.in_frame(_click("map", 1.0, 0.0, 0.0), OPTICAL)
-    listener = frames._listener
-    frames.close()
-    assert listener.unregistered and not frames.uses_tf

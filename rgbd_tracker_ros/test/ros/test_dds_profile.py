@@ -4,54 +4,64 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import textwrap
+import threading
 import time
 import xml.etree.ElementTree as ET
 
 import rclpy
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from ros_harness import wait_for
+from sensor_msgs.msg import CameraInfo, Image
 
-from rgbd_tracker_ros.ros.dds import PROFILE_ENV, large_image_profile, use_large_image_profile
+from rgbd_tracker_ros.ros import tracker_node
+from rgbd_tracker_ros.ros.dds import (
+    BUILTIN_TRANSPORTS_ENV,
+    PROFILE_ENV,
+    apply_large_image_profile,
+    large_image_profile,
+)
+from rgbd_tracker_ros.ros.qos_benchmark import camera_command, dds_environment
 
 FRAMES = 60
 WIDTH, HEIGHT = 640, 480
-
-# A camera-like publisher in its own process: reliable keep-last 10 (RealSense's
-# SYSTEM_DEFAULT), 30 Hz, one 921 KB rgb8 image per frame.
-PUBLISHER = textwrap.dedent(
-    f"""
-    import time
-    import rclpy
-    from sensor_msgs.msg import Image
-    from rgbd_tracker_ros.ros.dds import use_large_image_profile
-    use_large_image_profile()
-    rclpy.init()
-    node = rclpy.create_node("camera_like_publisher")
-    pub = node.create_publisher(Image, "/dds_profile_test/image", 10)
-    deadline = time.monotonic() + 30.0
-    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)
-    data = bytes(range(256)) * ({WIDTH} * {HEIGHT} * 3 // 256)
-    for i in range({FRAMES}):
-        msg = Image(height={HEIGHT}, width={WIDTH}, encoding="rgb8", step={WIDTH} * 3, data=data)
-        msg.header.frame_id = str(i)
-        pub.publish(msg)
-        time.sleep(1.0 / 30.0)
-    time.sleep(1.0)
-    """
-)
+PREFIX = "/dds_profile_test/camera"
 
 
-def test_profile_is_used_unless_the_user_chose_one(monkeypatch):
+def test_tools_apply_the_profile_only_where_the_user_configured_nothing():
+    logged: list[str] = []
+    env: dict[str, str] = {}
+    assert apply_large_image_profile(logged.append, env) == str(large_image_profile())
+    assert env[PROFILE_ENV] == str(large_image_profile())
+    assert "shipped large-image profile" in logged[-1] and PROFILE_ENV in logged[-1]
+
+    env = {PROFILE_ENV: "/etc/my_fleet_profile.xml"}
+    assert apply_large_image_profile(logged.append, env) is None
+    assert env == {PROFILE_ENV: "/etc/my_fleet_profile.xml"}
+    assert "your profile /etc/my_fleet_profile.xml" in logged[-1]
+
+    env = {BUILTIN_TRANSPORTS_ENV: "LARGE_DATA"}
+    assert apply_large_image_profile(logged.append, env) is None
+    assert env == {BUILTIN_TRANSPORTS_ENV: "LARGE_DATA"}
+    assert "LARGE_DATA" in logged[-1] and "not applied" in logged[-1]
+    assert len(logged) == 3  # one line per call
+
+
+def test_the_tracker_node_leaves_fast_dds_alone(monkeypatch):
+    """The node never sets a profile for itself: the user's environment stands."""
     monkeypatch.delenv(PROFILE_ENV, raising=False)
-    assert use_large_image_profile() == str(large_image_profile())
-    assert os.environ[PROFILE_ENV] == str(large_image_profile())
-    monkeypatch.setenv(PROFILE_ENV, "/etc/my_fleet_profile.xml")
-    assert use_large_image_profile() == "/etc/my_fleet_profile.xml"
+    monkeypatch.delenv(BUILTIN_TRANSPORTS_ENV, raising=False)
+    argv = ["tracker_node", "--ros-args", "-p", "autostart:=false"]
+    node = threading.Thread(target=tracker_node.main, args=(argv,), daemon=True)
+    node.start()
+    try:
+        assert wait_for(rclpy.ok), "the node did not start"
+        assert PROFILE_ENV not in os.environ
+        assert BUILTIN_TRANSPORTS_ENV not in os.environ
+    finally:
+        rclpy.try_shutdown()
+        node.join(timeout=30)
+    assert not node.is_alive()
 
 
 def test_profile_segment_holds_large_camera_images():
@@ -66,31 +76,37 @@ def test_profile_segment_holds_large_camera_images():
 
 
 def test_best_effort_subscriber_gets_whole_frames_from_another_process():
+    """A best-effort camera (SENSOR_DATA) started with the shipped profile."""
     rclpy.init()
     node = Node("dds_profile_probe")
-    received: list[int] = []
+    received: list[bool] = []
     # Depth 10 so that a slow test executor cannot cost frames: only transport loss counts.
     qos = QoSProfile(
         reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=10
     )
     node.create_subscription(
         Image,
-        "/dds_profile_test/image",
+        f"{PREFIX}/color/image_raw",
         lambda msg: received.append(len(msg.data) == WIDTH * HEIGHT * 3),
         qos,
     )
-    publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER])
+    # The stand-in starts once each of its topics has a matching subscriber.
+    node.create_subscription(Image, f"{PREFIX}/aligned_depth_to_color/image_raw", id, qos)
+    node.create_subscription(CameraInfo, f"{PREFIX}/color/camera_info", id, 10)
+    camera = subprocess.Popen(
+        camera_command("best_effort", FRAMES, prefix=PREFIX), env=dds_environment("profile")
+    )
     try:
         deadline = time.monotonic() + 90.0
-        while publisher.poll() is None and time.monotonic() < deadline:
+        while camera.poll() is None and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.05)
         for _ in range(20):
             rclpy.spin_once(node, timeout_sec=0.05)
     finally:
-        publisher.kill()
-        publisher.wait()
+        camera.kill()
+        camera.wait()
         node.destroy_node()
         rclpy.try_shutdown()
     assert all(received)
-    # Without the profile about a third of the frames arrived (20-50 of 150 here).
+    # Without the profile 5-20 % of the frames arrived (make bench-qos).
     assert len(received) >= 0.9 * FRAMES, f"{len(received)} of {FRAMES} frames arrived"

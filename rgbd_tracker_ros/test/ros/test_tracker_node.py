@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 import pytest
-from geometry_msgs.msg import Point, PointStamped
+from geometry_msgs.msg import Point, PointStamped, TransformStamped
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.time import Time
 from ros_harness import (
     OPTICAL_FRAME,
     Graph,
@@ -23,6 +24,7 @@ from std_srvs.srv import Trigger
 
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_ros.geometry import back_project
+from rgbd_tracker_ros.ros import click_frames
 
 
 def _first_frame_then_init(graph: Graph, box=(60, 40, 40, 30)):
@@ -100,7 +102,8 @@ def test_deactivate_frees_the_tracker_and_closes_the_inputs_until_reactivated(gr
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node._worker is None, "the tracker (and its model) must be released"
     assert wait_for(lambda: graph.color_pub.get_subscription_count() == 0)
-    assert wait_for(lambda: not graph.init_client.service_is_ready())
+    refused = graph.init((60, 40, 40, 30))
+    assert not refused.success and "not active" in refused.message
     assert wait_for(lambda: graph.record.last_diagnostic_values().get("_message") == "inactive")
     header = graph.publish(color, depth, intr)
     time.sleep(0.3)
@@ -196,10 +199,34 @@ def test_rviz_click_in_the_optical_frame_starts_tracking_the_object_under_it(gra
     _tracks_the_object_after(graph, lambda: publisher.publish(msg))
 
 
+def test_rviz_click_in_another_frame_is_transformed_with_tf2(graph):
+    if click_frames.tf2_ros is None:
+        pytest.skip("tf2_ros is not installed (scripts/setup_env.sh builds it from ../shared)")
+    graph.activate()
+    publisher = _rviz_click_publisher(graph)
+    # The optical frame of a camera looking along base_link's x axis (z forward, y down).
+    mounting = TransformStamped()
+    mounting.header.frame_id, mounting.child_frame_id = "base_link", OPTICAL_FRAME
+    rotation = mounting.transform.rotation
+    rotation.x, rotation.y, rotation.z, rotation.w = -0.5, 0.5, -0.5, 0.5
+    click_frames.tf2_ros.StaticTransformBroadcaster(graph.client_node).sendTransform(mounting)
+    x, y, z = back_project(90.0, 65.0, 1.0, small_intrinsics())
+    msg = PointStamped(header=Header(frame_id="base_link"))
+    msg.point.x, msg.point.y, msg.point.z = z, -x, -y
+
+    buffer = graph.node._click_frames._buffer
+    assert wait_for(lambda: buffer.can_transform(OPTICAL_FRAME, "base_link", Time()))
+    _tracks_the_object_after(graph, lambda: publisher.publish(msg))
+
+
+# Without tf2_ros the node says how to get there; with it, which transform is missing.
+NO_TRANSFORM = "tf2_ros is not installed" if click_frames.tf2_ros is None else "no transform to"
+
+
 @pytest.mark.parametrize(
     ("frame", "point", "message"),
     [
-        ("base_link", (1.0, 0.0, 0.0), "tf2_ros is not installed"),
+        ("base_link", (1.0, 0.0, 0.0), NO_TRANSFORM),
         (OPTICAL_FRAME, (0.0, 0.0, -1.0), "behind the camera"),
         (OPTICAL_FRAME, (math.nan, 0.0, 1.0), "not finite"),
     ],

@@ -367,8 +367,7 @@ class TrackingWorker:
                 tracker = self._factory()
                 if self._warmup_size is not None:
                     _warm_up(tracker, *self._warmup_size)
-            except Exception as exc:
-                LOG.error("could not build or run the tracker: %s", exc)
+            except Exception as exc:  # reported by wait_ready, to the caller that logs it
                 self._load_error = exc
                 self._ready.set()
                 return

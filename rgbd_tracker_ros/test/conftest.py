@@ -31,6 +31,11 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 # tests of the user's default Fast DDS settings start their processes without it.
 apply_large_image_profile(logging.getLogger("conftest").info)
 
+# launch_testing's pytest plugin imports launch, whose logger class makes every logger
+# created afterwards non-propagating; the library's module loggers must reach their parents
+# (the node's log route, caplog) as they do in any process the package runs in.
+logging.setLoggerClass(logging.Logger)
+
 # Small tensors and a 2-core machine: extra intra-op threads only wait on each other.
 torch.set_num_threads(1)
 

@@ -19,59 +19,64 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
+
+class FallbackStatus(DiagnosticStatus):
+    """diagnostic_updater's ``DiagnosticStatusWrapper``: ``summary`` and ``add``."""
+
+    def summary(self, level: bytes, message: str) -> None:
+        self.level, self.message = level, str(message)
+
+    def add(self, key: str, value: str) -> None:
+        self.values.append(KeyValue(key=key, value=value))
+
+
+class FallbackUpdater:
+    """diagnostic_updater.Updater's ``add(name, fn)``, ``setHardwareID`` and
+    ``force_update``: every ``period`` s, each task fills a fresh status."""
+
+    def __init__(self, node: Node, period: float = 1.0) -> None:
+        self.node = node
+        self.hwid = ""
+        self.period = period
+        self._tasks: list[tuple[str, Callable[[Any], Any]]] = []
+        self._lock = threading.Lock()
+        self.publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 1)
+        self.timer = node.create_timer(period, self.update)
+
+    def add(self, name: str, task: Callable[[Any], Any]) -> None:
+        with self._lock:
+            self._tasks.append((name, task))
+
+    def setHardwareID(self, hwid: str) -> None:  # noqa: N802 (diagnostic_updater API)
+        self.hwid = hwid
+
+    def update(self) -> None:
+        with self._lock:
+            tasks = list(self._tasks)
+        array = DiagnosticArray()
+        array.header.stamp = self.node.get_clock().now().to_msg()
+        for name, task in tasks:
+            status = FallbackStatus(
+                level=DiagnosticStatus.ERROR,
+                name=f"{self.node.get_name()}: {name}",
+                message="No message was set",
+                hardware_id=self.hwid,
+            )
+            array.status.append(task(status))
+        self.publisher.publish(array)
+
+    def force_update(self) -> None:
+        self.update()
+
+
 try:
     from diagnostic_updater import DiagnosticStatusWrapper, Updater
 
     USING_DIAGNOSTIC_UPDATER = True
 except ImportError:
+    DiagnosticStatusWrapper = FallbackStatus  # type: ignore[misc]
+    Updater = FallbackUpdater  # type: ignore[misc]
     USING_DIAGNOSTIC_UPDATER = False
-
-    class DiagnosticStatusWrapper(DiagnosticStatus):  # type: ignore[no-redef]
-        """diagnostic_updater's status builder: ``summary`` and ``add``."""
-
-        def summary(self, level: bytes, message: str) -> None:
-            self.level, self.message = level, str(message)
-
-        def add(self, key: str, value: str) -> None:
-            self.values.append(KeyValue(key=key, value=value))
-
-    class Updater:  # type: ignore[no-redef]
-        """diagnostic_updater.Updater's ``add(name, fn)``, ``setHardwareID`` and
-        ``force_update``: every ``period`` s, each task fills a fresh status."""
-
-        def __init__(self, node: Node, period: float = 1.0) -> None:
-            self.node = node
-            self.hwid = ""
-            self.period = period
-            self._tasks: list[tuple[str, Callable[[Any], Any]]] = []
-            self._lock = threading.Lock()
-            self.publisher = node.create_publisher(DiagnosticArray, "/diagnostics", 1)
-            self.timer = node.create_timer(period, self.update)
-
-        def add(self, name: str, task: Callable[[Any], Any]) -> None:
-            with self._lock:
-                self._tasks.append((name, task))
-
-        def setHardwareID(self, hwid: str) -> None:  # noqa: N802 (diagnostic_updater API)
-            self.hwid = hwid
-
-        def update(self) -> None:
-            with self._lock:
-                tasks = list(self._tasks)
-            array = DiagnosticArray()
-            array.header.stamp = self.node.get_clock().now().to_msg()
-            for name, task in tasks:
-                status = DiagnosticStatusWrapper(
-                    level=DiagnosticStatus.ERROR,
-                    name=f"{self.node.get_name()}: {name}",
-                    message="No message was set",
-                    hardware_id=self.hwid,
-                )
-                array.status.append(task(status))
-            self.publisher.publish(array)
-
-        def force_update(self) -> None:
-            self.update()
 
 
 def start(node: Node, period: float) -> Updater | None:

@@ -53,9 +53,21 @@ class RclpyHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             child = self._child(record.name)
-            ros_severity = severity(record.levelno)
-            if child.is_enabled_for(ros_severity):
-                child.log(self.format(record), ros_severity)
+            level = severity(record.levelno)
+            if not child.is_enabled_for(level):
+                return
+            message = self.format(record)
+            # One call site per severity: rclpy pins a call site to the first severity it saw.
+            if level == LoggingSeverity.FATAL:
+                child.fatal(message)
+            elif level == LoggingSeverity.ERROR:
+                child.error(message)
+            elif level == LoggingSeverity.WARN:
+                child.warning(message)
+            elif level == LoggingSeverity.INFO:
+                child.info(message)
+            else:
+                child.debug(message)
         except Exception:  # logging must never break the caller
             self.handleError(record)
 

@@ -14,16 +14,13 @@ import rclpy
 from geometry_msgs.msg import PointStamped, TransformStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from ros_harness import wait_for
+from ros_harness import requires, wait_for
 
 from rgbd_tracker_ros.ros import click_frames
 from rgbd_tracker_ros.ros.click_frames import ClickFrameError, ClickFrames
 
 OPTICAL = "camera_color_optical_frame"
-requires_tf2 = pytest.mark.skipif(
-    click_frames.tf2_ros is None,
-    reason="tf2_ros is not installed (scripts/setup_env.sh builds it from ../shared/ros-overlay)",
-)
+requires_tf2 = requires("tf2_ros")
 
 
 def _click(frame: str, x: float, y: float, z: float) -> PointStamped:

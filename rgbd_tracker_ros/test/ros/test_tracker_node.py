@@ -16,6 +16,7 @@ from ros_harness import (
     Graph,
     flat_depth_mm,
     gray_frame,
+    requires,
     small_intrinsics,
     wait_for,
 )
@@ -199,9 +200,8 @@ def test_rviz_click_in_the_optical_frame_starts_tracking_the_object_under_it(gra
     _tracks_the_object_after(graph, lambda: publisher.publish(msg))
 
 
+@requires("tf2_ros")
 def test_rviz_click_in_another_frame_is_transformed_with_tf2(graph):
-    if click_frames.tf2_ros is None:
-        pytest.skip("tf2_ros is not installed (scripts/setup_env.sh builds it from ../shared)")
     graph.activate()
     publisher = _rviz_click_publisher(graph)
     # The optical frame of a camera looking along base_link's x axis (z forward, y down).

@@ -77,7 +77,7 @@ class TrackerNode(LifecycleNode):
         self._device = ""
         self._inputs: CameraInputs | None = None
         self._entities: list[Any] = []
-        self._services: list[Any] = []
+        self._target_services: list[Any] = []
         self._click_frames: ClickFrames | None = None
         self._diagnostics = diagnostics.start(
             self, float(params.value(self, "publish.diagnostics_period"))
@@ -99,7 +99,7 @@ class TrackerNode(LifecycleNode):
         self._publish_marker = bool(params.value(self, "publish.marker"))
         self._publish_debug = bool(params.value(self, "publish.debug_image"))
         # The services exist from here on, so a call while inactive gets an answer.
-        self._services = [
+        self._target_services = [
             self.create_service(InitTarget, "~/init", self._on_init),
             self.create_service(Trigger, "~/reset", self._on_reset),
         ]
@@ -240,9 +240,9 @@ class TrackerNode(LifecycleNode):
         self._entities = []
 
     def _destroy_services(self) -> None:
-        for service in self._services:
+        for service in self._target_services:
             self.destroy_service(service)
-        self._services = []
+        self._target_services = []
 
     def _on_clock_jump(self, previous_ns: int, stamp_ns: int) -> None:
         self._last_stamp_ns = None

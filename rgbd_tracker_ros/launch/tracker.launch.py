@@ -32,7 +32,7 @@ ARGUMENTS = [
     (
         "tracker",
         "",
-        "Tracker: depth_dcf, dimp, det, trdimp, trsiam, siamrpn, siamrpn_lt; empty: params_file.",
+        "Tracker name (README tracker table; tracker_node --help); empty: from params_file.",
     ),
     ("model_path", "", "TorchScript file made by export_model; empty: from params_file."),
     ("device", "", "auto, cpu, cuda, cuda:N; empty: from params_file."),

@@ -6,6 +6,7 @@ import importlib.util
 import time
 
 import pytest
+from lifecycle_msgs.srv import GetState
 from rclpy.lifecycle import TransitionCallbackReturn
 from ros_harness import Graph, flat_depth_mm, gray_frame, requires, small_intrinsics, wait_for
 from std_srvs.srv import Trigger
@@ -48,6 +49,12 @@ def test_services_answer_while_configured_but_inactive(graph):
     assert "ros2 lifecycle set /tracker activate" in response.message
     reset = _reset(graph)
     assert not reset.success and "not active" in reset.message
+    # The node's own lifecycle service still answers next to them.
+    state = graph.client_node.create_client(GetState, "/tracker/get_state")
+    assert state.wait_for_service(timeout_sec=10.0)
+    future = state.call_async(GetState.Request())
+    assert wait_for(future.done)
+    assert future.result().current_state.label == "inactive"
 
 
 def test_a_failed_activation_is_the_reason_services_give(graph, tmp_path):

@@ -14,7 +14,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import wait_for
 from sensor_msgs.msg import CameraInfo, Image
 
-from rgbd_tracker_ros.ros import tracker_node
+from rgbd_tracker_ros.tools import tracker_node
 from rgbd_tracker_ros.ros.dds import (
     BUILTIN_TRANSPORTS_ENV,
     PROFILE_ENV,

@@ -23,11 +23,11 @@ from rgbd_tracker_ros.ros.log_bridge import (
     unroute_package_logging,
 )
 
-TEST_DIR = Path(__file__).resolve().parent
+TEST_DIR = Path(__file__).resolve().parents[1]  # fake_trackers.py
 # The node with the test trackers registered, started like the console script.
 NODE = (
     f"import sys; sys.path.insert(0, {str(TEST_DIR)!r}); import fake_trackers; "
-    "from rgbd_tracker_ros.ros.tracker_node import main; sys.exit(main())"
+    "from rgbd_tracker_ros.tools.tracker_node import main; sys.exit(main())"
 )
 FAILURE = "injected tracker failure"
 

@@ -14,7 +14,6 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import wait_for
 from sensor_msgs.msg import CameraInfo, Image
 
-from rgbd_tracker_ros.tools import tracker_node
 from rgbd_tracker_ros.ros.dds import (
     BUILTIN_TRANSPORTS_ENV,
     PROFILE_ENV,
@@ -22,6 +21,7 @@ from rgbd_tracker_ros.ros.dds import (
     large_image_profile,
 )
 from rgbd_tracker_ros.ros.qos_benchmark import camera_command, dds_environment
+from rgbd_tracker_ros.tools import tracker_node
 
 FRAMES = 60
 WIDTH, HEIGHT = 640, 480
@@ -55,7 +55,10 @@ def test_the_tracker_node_leaves_fast_dds_alone(monkeypatch):
     node = threading.Thread(target=tracker_node.main, args=(argv,), daemon=True)
     node.start()
     try:
-        assert wait_for(rclpy.ok), "the node did not start"
+        assert wait_for(rclpy.ok), "rclpy did not start"
+        probe = rclpy.create_node("dds_probe")  # in the node's context
+        assert wait_for(lambda: "tracker" in probe.get_node_names(), timeout=60)
+        probe.destroy_node()
         assert PROFILE_ENV not in os.environ
         assert BUILTIN_TRANSPORTS_ENV not in os.environ
     finally:

@@ -63,7 +63,8 @@ def test_a_tracker_error_is_one_line_of_the_node_log(graph, tmp_path, log_level,
     graph.client_node.create_subscription(Log, "/rosout", rosout.append, 100)
     node = _start_node(tmp_path, log_level)
     try:
-        assert graph.init_client.wait_for_service(timeout_sec=120.0), "the node did not start"
+        # Active once it subscribes (services answer only then: autostart loads first).
+        assert wait_for(lambda: graph.color_pub.get_subscription_count(), timeout=120)
         color, depth, intr = gray_frame(), flat_depth_mm(), small_intrinsics()
 
         def tracking() -> bool:

@@ -115,7 +115,7 @@ class Graph:
         node = self.start_tracker(inputs, **overrides)
         node.trigger_configure()
         node.trigger_activate()
-        assert self.init_client.wait_for_service(timeout_sec=10.0)
+        assert self.init_client.wait_for_service(timeout_sec=60.0)
         if inputs == CAMERA:
             assert wait_for(lambda: self.color_pub.get_subscription_count() > 0)
         return node
@@ -145,7 +145,7 @@ class Graph:
         )
         request.header.stamp.sec, request.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
         future = self.init_client.call_async(request)
-        assert wait_for(future.done, timeout=10.0)
+        assert wait_for(future.done, timeout=60.0)
         return future.result()
 
     def targets_for(self, header: Header) -> list[TrackedTarget]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,30 @@ def graph():
     g = Graph()
     yield g
     g.close()
+
+
+@pytest.fixture
+def make_node():
+    """``make(name)`` gives a node spun on one executor thread; all are destroyed after."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+
+    rclpy.init()
+    executor = SingleThreadedExecutor()
+    nodes: list[Node] = []
+
+    def make(name: str) -> Node:
+        node = Node(name)
+        executor.add_node(node)
+        nodes.append(node)
+        return node
+
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    yield make
+    executor.shutdown()
+    for node in nodes:
+        node.destroy_node()
+    rclpy.shutdown()
+    spinner.join(timeout=5)

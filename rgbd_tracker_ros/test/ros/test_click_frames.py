@@ -7,13 +7,8 @@ node's ``Buffer`` looks the transform up, inverting it as a RealSense tree needs
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-import rclpy
 from geometry_msgs.msg import PointStamped, TransformStamped
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from ros_harness import requires, wait_for
 
 from rgbd_tracker_ros.ros import click_frames
@@ -42,21 +37,9 @@ def optical_in_camera_link(y_offset: float = 0.015) -> TransformStamped:
 
 
 @pytest.fixture
-def tf_nodes():
+def tf_nodes(make_node):
     """A node for ClickFrames and one for the broadcaster, spun on one executor."""
-    rclpy.init()
-    executor = SingleThreadedExecutor()
-    nodes = [Node("click_frames_test"), Node("click_frames_tf_publisher")]
-    for node in nodes:
-        executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    yield nodes
-    executor.shutdown()
-    for node in nodes:
-        node.destroy_node()
-    rclpy.try_shutdown()
-    spinner.join(timeout=5)
+    return [make_node("click_frames_test"), make_node("click_frames_tf_publisher")]
 
 
 def test_points_in_the_optical_frame_need_no_transform(monkeypatch):

@@ -46,9 +46,15 @@ def image_msg(array: np.ndarray, header: Header, encoding: str | None = None) ->
 
 
 def intrinsics_from_msg(msg: CameraInfo) -> Intrinsics:
-    """Raises ``ValueError`` for a missing, all-zero or malformed camera_info."""
+    """Raises ``ValueError`` for a missing, all-zero, malformed or implausible camera_info."""
     return intrinsics_from_camera_info(
-        list(msg.k), list(msg.d), msg.distortion_model, msg.width, msg.height
+        list(msg.k),
+        list(msg.d),
+        msg.distortion_model,
+        msg.width,
+        msg.height,
+        r=list(msg.r),
+        p=list(msg.p),
     )
 
 

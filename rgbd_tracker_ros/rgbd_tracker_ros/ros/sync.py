@@ -14,17 +14,21 @@ is tested without a ROS graph. Differences from message_filters, all deliberate:
 - of the candidate sets the tightest one is emitted, and entries older than an emitted set
   are dropped, so the output stamps only go forward (message_filters may emit an older set
   after a newer one);
-- a message no newer than the last one emitted from its input is ignored (duplicates);
-- an input's stamps going back (a bag replayed in a loop, a simulator restart, a camera
-  clock reset) restart the time line: every queue is cleared, where message_filters would
-  keep the stale future stamps and match nothing until they age out.
+- a message no newer than the last one emitted from its input is ignored (duplicates, and
+  stale or reordered messages up to ``jump_back_s`` old);
+- an input's stamps going back by more than ``jump_back_s`` (a bag replayed in a loop, a
+  simulator restart, a camera clock reset) restart the time line: every queue is cleared,
+  where message_filters would keep the stale future stamps and match nothing until they age
+  out.
 
-What a jump back costs, whatever its size: at most the one set that was in flight when it
-happened (usually nothing). One publisher's stamps on one topic only go forward, so any step
-back on an input is a jump (``jump_back_s``, default 0, tolerates smaller steps); once one
-input has jumped, the others' next messages are taken as the new time line rather than as
-further jumps. (Treating only large steps as jumps would drop every message older than the
-last emitted set until the stamps caught up: a 0.5 s step lost 15 frames at 30 Hz.)
+What a jump back costs, then: a step of more than ``jump_back_s`` (default 0.1 s) between two
+messages of an input costs at most the one set in flight when it happened (usually nothing);
+a smaller step costs the frames stamped before the last emitted set, fewer than
+``jump_back_s`` plus one frame period worth (at most three frames at 30 Hz). One publisher's
+stamps on one topic only go forward, so steps back are watched per input; once one input has
+jumped, the others' next messages are taken as the new time line, not as further jumps.
+(Judged against the newest stamp of all inputs with a 1 s threshold, as before, a 0.5 s step
+back lost 15 frames at 30 Hz.)
 
 With the real message_filters this is done by ``watch_clock_jumps``: it listens on the
 subscribers and empties the synchroniser's queues (``sync.queues`` under ``sync.lock``, as
@@ -45,7 +49,7 @@ from rclpy.logging import get_logger
 
 from rgbd_tracker_ros.ros.conversions import stamp_to_ns
 
-DEFAULT_JUMP_BACK_S = 0.0
+DEFAULT_JUMP_BACK_S = 0.1
 _NS = 1_000_000_000
 
 JumpCallback = Callable[[int, int], None]  # (newest stamp before, stamp after), nanoseconds

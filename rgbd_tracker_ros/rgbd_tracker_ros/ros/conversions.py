@@ -23,6 +23,10 @@ def stamp_to_ns(stamp: Time) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
+def ns_to_stamp(ns: int) -> Time:
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
 def color_from_msg(msg: Image) -> np.ndarray:
     """HxWx3 uint8 RGB; raises ``ImageDecodeError`` for what it cannot read."""
     return decode_color(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)

@@ -10,6 +10,9 @@ Two layers, because an exception escaping any callback ends ``rclpy.spin`` (and 
 - ``spin`` is the last resort for everything else the executor runs (QoS event handlers,
   other waitables): the exception is reported and the loop spins on.
 
+``GuardedLifecycleNode`` also refuses, before rcl sees it, a lifecycle transition that is not
+available in the current state (rcl would log an error per request, and rclpy 7.1 raise).
+
 Each report names where it came from (the topic, the service and its request, or the code
 location) and goes to the node's ``on_callback_error``, which logs it throttled and counts it.
 """
@@ -22,11 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lifecycle_msgs.srv import ChangeState
 from rclpy.executors import (
     ExternalShutdownException,
     ShutdownException,
     SingleThreadedExecutor,
 )
+from rclpy.lifecycle import LifecycleNode
 from rclpy.node import Node
 
 ErrorReport = Callable[[str, BaseException], None]  # (origin, exception)
@@ -114,6 +119,40 @@ class GuardedNode(Node):
         self.get_logger().error(
             f"{origin} raised {exc!r}; the node carries on", throttle_duration_sec=5.0
         )
+
+
+class GuardedLifecycleNode(GuardedNode, LifecycleNode):
+    """A guarded lifecycle node whose ``change_state`` service refuses a transition that is
+    not available in the current state before rcl sees it: rcl logs an error for each such
+    request, unthrottled, and rclpy 7.1 then raises. The refusal is logged, throttled."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for service in self.services:
+            if service.srv_type is ChangeState:
+                service.callback = self._available_only(service.callback)
+
+    def _available_only(self, change_state: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def call(request: ChangeState.Request, response: ChangeState.Response) -> Any:
+            # (id, label, start id, start label, goal id, goal label) per available transition
+            available = self._state_machine.available_transitions
+            transition = request.transition
+            if transition.label:
+                allowed = transition.label in {item[1] for item in available}
+            else:
+                allowed = transition.id in {item[0] for item in available}
+            if allowed:
+                return change_state(request, response)
+            state = self._state_machine.current_state[1]
+            asked = repr(transition.label[:40]) if transition.label else transition.id
+            self.get_logger().warn(
+                f"lifecycle transition {asked} refused: not available in state {state!r}",
+                throttle_duration_sec=5.0,
+            )
+            response.success = False
+            return response
+
+        return call
 
 
 def code_origin(exc: BaseException) -> str:

@@ -20,7 +20,7 @@ from geometry_msgs.msg import Point, PointStamped, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
@@ -42,7 +42,7 @@ from rgbd_tracker_ros.ros.conversions import (
     stamp_to_sec,
 )
 from rgbd_tracker_ros.ros.dds import use_large_image_profile
-from rgbd_tracker_ros.ros.guard import GuardedNode, spin
+from rgbd_tracker_ros.ros.guard import GuardedLifecycleNode, spin
 from rgbd_tracker_ros.ros.sync import (
     USING_MESSAGE_FILTERS,
     ApproximateTimeSynchronizer,
@@ -66,7 +66,7 @@ MODEL_LOAD_TIMEOUT_S = 300.0
 MARKER_LIFETIME_NS = 500_000_000
 
 
-class TrackerNode(GuardedNode, LifecycleNode):
+class TrackerNode(GuardedLifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tracker", **kwargs)
         params.declare_parameters(self)

@@ -71,3 +71,15 @@ def camera_info_msg(intrinsics: Intrinsics, header: Header) -> CameraInfo:
     msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     msg.p = [i.fx, 0.0, i.cx, 0.0, 0.0, i.fy, i.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg
+
+
+def frame_messages(
+    color: np.ndarray,
+    depth_mm: np.ndarray | None,
+    intrinsics: Intrinsics,
+    header: Header,
+    color_encoding: str = "rgb8",
+) -> tuple[Image, Image | None, CameraInfo]:
+    """One camera frame as a driver publishes it: color, depth (16UC1 mm) and camera_info."""
+    depth = image_msg(depth_mm, header, "16UC1") if depth_mm is not None else None
+    return image_msg(color, header, color_encoding), depth, camera_info_msg(intrinsics, header)

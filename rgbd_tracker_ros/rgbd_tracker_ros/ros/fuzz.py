@@ -39,7 +39,7 @@ from std_srvs.srv import Trigger
 
 from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import Intrinsics
-from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg, ns_to_stamp
+from rgbd_tracker_ros.ros.conversions import frame_messages, image_msg, ns_to_stamp
 from rgbd_tracker_ros.ros.parameters import PARAMETERS
 from rgbd_tracker_ros.ros.stress import (
     OPTICAL_FRAME,
@@ -289,18 +289,8 @@ class Fuzzer:
         frame = self.stream[self.frame_index]
         return frame.color, frame.depth_mm, self.stream.intrinsics
 
-    def _send(self, color: Image, depth: Image, info: CameraInfo) -> None:
-        self.client.color_pub.publish(color)
-        self.client.depth_pub.publish(depth)
-        self.client.info_pub.publish(info)
-
-    def _valid_messages(self, header: Header) -> tuple[Image, Image, CameraInfo]:
-        color, depth, intrinsics = self._current()
-        return (
-            image_msg(color, header, "rgb8"),
-            image_msg(depth, header, "16UC1"),
-            camera_info_msg(intrinsics, header),
-        )
+    def _valid_messages(self, header: Header) -> tuple[Image, Image | None, CameraInfo]:
+        return frame_messages(*self._current(), header)
 
     # --- categories -----------------------------------------------------------------------
 
@@ -308,7 +298,7 @@ class Fuzzer:
         """Malformed color or depth images: encodings, sizes, steps and data that disagree."""
         header = self._header()
         color, depth, info = self._valid_messages(header)
-        target = color if self.rng.random() < 0.5 else depth
+        target = color if depth is None or self.rng.random() < 0.5 else depth
         breakage = self._choice(
             ["encoding", "truncated", "empty", "step", "huge_size", "zero_size", "endian", "extra"]
         )
@@ -328,7 +318,7 @@ class Fuzzer:
             target.is_bigendian = 1
         else:
             target.data = bytes(target.data) + bytes(int(self.rng.integers(1, 4096)))
-        self._send(color, depth, info)
+        self.client.send(color, depth, info)
 
     def _camera_info(self) -> None:
         """camera_info that is corrupt or no camera's: K, D, R, P, sizes, models."""
@@ -352,7 +342,7 @@ class Fuzzer:
         else:
             info.distortion_model = self._choice(["", "equidistant", "fisheye", "x" * 1000])
             info.d = [0.5, 0.1, 0.0, 0.0, 0.2]
-        self._send(color, depth, info)
+        self.client.send(color, depth, info)
 
     def _size(self) -> None:
         """A consistent frame of another size than the stream's (color, depth and info agree)."""
@@ -398,7 +388,7 @@ class Fuzzer:
                 "noise": self.rng.normal(2.0, 5.0, shape),
             }[kind]
             depth = image_msg(values.astype(np.float32), header, "32FC1")
-        self._send(color, depth, info)
+        self.client.send(color, depth, info)
 
     def _init(self) -> None:
         """Init boxes that are not finite, empty, huge, outside or inside-out."""

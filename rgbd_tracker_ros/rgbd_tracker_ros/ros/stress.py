@@ -47,7 +47,7 @@ from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.evaluation.metrics import iou
 from rgbd_tracker_ros.geometry import Intrinsics
 from rgbd_tracker_ros.outcome import MAX_METRES
-from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg, ns_to_stamp, stamp_to_ns
+from rgbd_tracker_ros.ros.conversions import frame_messages, ns_to_stamp, stamp_to_ns
 from rgbd_tracker_ros.ros.dds import use_large_image_profile
 from rgbd_tracker_ros.ros.parameters import PARAMETERS, runtime_names
 from rgbd_tracker_ros.ros.session import REMAPS, NodeProcess, tracker_command
@@ -262,11 +262,14 @@ class StressClient(Node):
         header = Header(frame_id=OPTICAL_FRAME, stamp=ns_to_stamp(stamp))
         with self._lock:
             self.sent_at[stamp] = time.monotonic()
-        self.color_pub.publish(image_msg(color, header, "rgb8"))
-        if depth_mm is not None:
-            self.depth_pub.publish(image_msg(depth_mm, header, "16UC1"))
-        self.info_pub.publish(camera_info_msg(intrinsics, header))
+        self.send(*frame_messages(color, depth_mm, intrinsics, header))
         return stamp
+
+    def send(self, color: Image, depth: Image | None, info: CameraInfo) -> None:
+        self.color_pub.publish(color)
+        if depth is not None:
+            self.depth_pub.publish(depth)
+        self.info_pub.publish(info)
 
     def call(self, name: str, request: Any, timeout: float) -> Any | None:
         """The response, or None when none came within ``timeout`` s."""

@@ -15,13 +15,12 @@ outputs, tracking afterwards).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from rgbd_tracker_ros.ros.fuzz import FuzzConfig, Fuzzer, format_report, run_fuzz
+from rgbd_tracker_ros.tools.cli import print_and_save_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         output=args.output,
     )
     report = run_fuzz(config)
-    print(format_report(report))
-    (args.output / "fuzz.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    return 0 if report.clean else 1
+    return print_and_save_report(
+        format_report(report), report, args.output / "fuzz.json", report.clean
+    )
 
 
 if __name__ == "__main__":

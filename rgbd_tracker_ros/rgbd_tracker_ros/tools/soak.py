@@ -12,13 +12,12 @@ published a non-finite value.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from rgbd_tracker_ros.ros.soak import SoakConfig, format_report, run_soak
+from rgbd_tracker_ros.tools.cli import print_and_save_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         output=args.output,
     )
     report = run_soak(config)
-    print(format_report(report))
-    (args.output / "soak.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    return 0 if report.clean else 1
+    return print_and_save_report(
+        format_report(report), report, args.output / "soak.json", report.clean
+    )
 
 
 if __name__ == "__main__":

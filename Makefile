@@ -27,13 +27,13 @@ eval: setup
 	$(RUN) python -m rgbd_tracker_ros.tools.evaluate --suite synthetic --threads 1 \
 		--trackers depth_dcf opencv_mil opencv_csrt opencv_kcf --output $(RESULTS)/eval
 
-# Hostile inputs to the node over loopback DDS: `make fuzz COUNT=10000 SEED=0 SECONDS=900`.
+# Hostile inputs to the node over loopback DDS: `make fuzz COUNT=10000 SEED=0 FUZZ_SECONDS=900`.
 COUNT ?= 10000
 SEED ?= 0
-SECONDS ?= 900
+FUZZ_SECONDS ?= 900
 fuzz: setup
 	$(RUN) python -m rgbd_tracker_ros.tools.fuzz --count $(COUNT) --seed $(SEED) \
-		--seconds $(SECONDS) --output $(RESULTS)/fuzz
+		--seconds $(FUZZ_SECONDS) --output $(RESULTS)/fuzz
 
 # A valid 30 Hz stream into the node for a long time: `make soak MINUTES=10`.
 MINUTES ?= 10

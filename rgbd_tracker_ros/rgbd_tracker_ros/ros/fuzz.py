@@ -127,6 +127,7 @@ class FuzzReport:
             self.crashes == 0
             and self.hangs == 0
             and self.non_finite_outputs == 0
+            and self.implausible_outputs == 0
             and self.tracks_afterwards
         )
 

@@ -80,8 +80,8 @@ def guarded_service(
 class GuardedNode(Node):
     """A node whose callbacks report exceptions to ``on_callback_error`` instead of raising.
 
-    Use it before the rclpy node class in the bases (``class N(GuardedNode, LifecycleNode)``)
-    so that the services created by the rclpy constructors are guarded too.
+    Put it before the rclpy node class in the bases (as ``GuardedLifecycleNode`` does), so
+    that the services the rclpy constructors create are guarded too.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -110,9 +110,10 @@ class GuardedNode(Node):
     def create_timer(
         self, timer_period_sec: float, callback: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Any:
-        name = getattr(callback, "__qualname__", "callback")
-        callback = guarded(f"timer {name}", callback, self.on_callback_error)
-        return super().create_timer(timer_period_sec, callback, *args, **kwargs)
+        timer = super().create_timer(timer_period_sec, callback, *args, **kwargs)
+        origin = f"timer {getattr(callback, '__qualname__', 'callback')}"
+        timer.callback = guarded(origin, timer.callback, self.on_callback_error)
+        return timer
 
     def on_callback_error(self, origin: str, exc: BaseException) -> None:
         """Where guarded exceptions go; subclasses count them (this one only logs)."""

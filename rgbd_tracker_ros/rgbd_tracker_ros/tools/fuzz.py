@@ -9,7 +9,7 @@ mistyped parameters, invalid lifecycle transitions, bursts) mixed with valid fra
 checks again. Prints inputs per category, crashes, hangs, non-finite outputs, RSS before and
 after; writes ``fuzz.json`` and the node's log under ``--output``. DDS stays on this machine
 whatever the environment says. Exit status 1 unless clean (0 crashes, 0 hangs, 0 non-finite
-outputs, tracking afterwards).
+or implausible outputs, tracking afterwards).
 """
 
 from __future__ import annotations

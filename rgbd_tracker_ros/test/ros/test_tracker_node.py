@@ -23,6 +23,7 @@ from std_srvs.srv import Trigger
 
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_ros.geometry import back_project
+from rgbd_tracker_ros.ros.tracker_node import run
 
 
 def _first_frame_then_init(graph: Graph, box=(60, 40, 40, 30)):
@@ -193,6 +194,13 @@ def test_out_of_range_parameters_are_refused_and_clicks_keep_working(graph, name
     click = graph.client_node.create_publisher(Point, "color/image_raw_mouse_left", 5)
     assert wait_for(lambda: click.get_subscription_count() > 0)
     _tracks_the_object_after(graph, lambda: click.publish(Point(x=90.0, y=65.0, z=0.0)))
+
+
+def test_an_out_of_range_value_at_start_is_refused_in_one_line(capfd):
+    argv = ["tracker_node", "--ros-args", "-p", "click.depth_tolerance:=-1.0"]
+    assert run(argv) == 1
+    errors = [line for line in capfd.readouterr().err.splitlines() if "cannot start" in line]
+    assert len(errors) == 1 and "click.depth_tolerance" in errors[0], errors
 
 
 def test_numeric_parameters_describe_their_ranges(graph):

@@ -13,7 +13,6 @@ from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_ros.ros.fuzz import FuzzConfig, Fuzzer, run_fuzz
 from rgbd_tracker_ros.ros.soak import SoakConfig, run_soak
 from rgbd_tracker_ros.ros.stress import implausible_values, non_finite_fields, repeated_log_lines
-from rgbd_tracker_ros.ros.tracker_node import LOG_THROTTLE_S
 
 pytestmark = pytest.mark.ros
 
@@ -31,10 +30,11 @@ def test_a_short_seeded_fuzz_over_dds_leaves_the_node_alive_finite_and_tracking(
     assert set(report.inputs) == set(Fuzzer.CATEGORY_NAMES) and min(report.inputs.values()) > 0
     assert report.total_inputs >= 1000, report.inputs  # the time limit may cut a slow run
     assert report.outputs["/tracker/target"] > 100 and report.outputs["/tracker/score_map"] > 0
-    # Every repeated message is throttled: none comes back more than once per period (plus the
-    # one line per activation that the lifecycle round trips cause).
+    # Every repeated message is throttled. Unthrottled, the clock-jump warning alone came back
+    # about once per stamp input (hundreds here); a handful of lines per init or activation
+    # (lifecycle round trips) is no flood.
     count, line = report.most_repeated_log[0]
-    assert count <= 5 + report.seconds / LOG_THROTTLE_S, (count, line)
+    assert count <= 30, (count, line)
     assert (tmp_path / "tracker_node.log").is_file()
 
 

@@ -75,11 +75,12 @@ def camera_info_msg(intrinsics: Intrinsics, header: Header) -> CameraInfo:
 
 def frame_messages(
     color: np.ndarray,
-    depth_mm: np.ndarray | None,
+    depth: np.ndarray | None,
     intrinsics: Intrinsics,
     header: Header,
     color_encoding: str = "rgb8",
 ) -> tuple[Image, Image | None, CameraInfo]:
-    """One camera frame as a driver publishes it: color, depth (16UC1 mm) and camera_info."""
-    depth = image_msg(depth_mm, header, "16UC1") if depth_mm is not None else None
-    return image_msg(color, header, color_encoding), depth, camera_info_msg(intrinsics, header)
+    """One camera frame as a driver publishes it: color, depth (uint16 millimetres as 16UC1,
+    float32 metres as 32FC1; None: no depth message) and camera_info."""
+    depth_msg = image_msg(depth, header) if depth is not None else None
+    return image_msg(color, header, color_encoding), depth_msg, camera_info_msg(intrinsics, header)

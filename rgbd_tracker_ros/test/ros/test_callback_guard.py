@@ -40,7 +40,7 @@ def test_spin_reports_what_escapes_a_callback_and_spins_on(context):
     )
     spinner.start()
     try:
-        assert wait_for(lambda: len(reports) >= 3)
+        assert wait_for(lambda: len(reports) >= 3, timeout=60.0)
     finally:
         rclpy.shutdown(context=context)
         spinner.join(timeout=10)
@@ -81,19 +81,19 @@ def test_a_guarded_node_answers_and_reports_instead_of_raising(context):
     spinner.start()
     try:
         publisher = client_node.create_publisher(String, "guard_topic", 10)
-        assert wait_for(lambda: publisher.get_subscription_count() > 0)
+        assert wait_for(lambda: publisher.get_subscription_count() > 0, timeout=60.0)
         for i in range(3):
             publisher.publish(String(data=str(i)))
-        assert wait_for(lambda: len(node.errors) >= 3)
+        assert wait_for(lambda: len(node.errors) >= 3, timeout=60.0)
         trigger = client_node.create_client(Trigger, "guard_service")
-        assert trigger.wait_for_service(timeout_sec=10)
+        assert trigger.wait_for_service(timeout_sec=60)
         answer = trigger.call_async(Trigger.Request())
-        assert wait_for(answer.done) and not answer.result().success
+        assert wait_for(answer.done, timeout=60.0) and not answer.result().success
         set_parameters = client_node.create_client(SetParameters, "guarded_test/set_parameters")
-        assert set_parameters.wait_for_service(timeout_sec=10)
+        assert set_parameters.wait_for_service(timeout_sec=60)
         bad = Parameter(name="x", value=ParameterValue(type=200))
         reply = set_parameters.call_async(SetParameters.Request(parameters=[bad]))
-        assert wait_for(reply.done) and list(reply.result().results) == []
+        assert wait_for(reply.done, timeout=60.0) and list(reply.result().results) == []
         assert spinner.is_alive()
     finally:
         executor.shutdown()

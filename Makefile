@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/ and the package's command-line tools.
-.PHONY: setup demo test lint bench bench-node bench-qos eval clean
+.PHONY: setup demo test lint bench bench-node bench-qos eval fuzz soak clean
 
 RUN := bash scripts/run.sh
 RESULTS ?= results
@@ -29,6 +29,19 @@ bench-qos: setup
 eval: setup
 	$(RUN) python -m rgbd_tracker_ros.tools.evaluate --suite synthetic --threads 1 \
 		--trackers depth_dcf opencv_mil opencv_csrt opencv_kcf --output $(RESULTS)/eval
+
+# Hostile inputs to the node over loopback DDS: `make fuzz COUNT=10000 SEED=0 FUZZ_SECONDS=900`.
+COUNT ?= 10000
+SEED ?= 0
+FUZZ_SECONDS ?= 900
+fuzz: setup
+	$(RUN) python -m rgbd_tracker_ros.tools.fuzz --count $(COUNT) --seed $(SEED) \
+		--seconds $(FUZZ_SECONDS) --output $(RESULTS)/fuzz
+
+# A valid 30 Hz stream into the node for a long time: `make soak MINUTES=10`.
+MINUTES ?= 10
+soak: setup
+	$(RUN) python -m rgbd_tracker_ros.tools.soak --minutes $(MINUTES) --output $(RESULTS)/soak
 
 clean:
 	rm -rf .build $(RESULTS)

@@ -53,36 +53,84 @@ class Intrinsics:
         return cls(fx=615.0, fy=615.0, cx=320.0, cy=240.0, width=640, height=480)
 
 
+# What a real camera's calibration can look like, so that a corrupt or hostile camera_info is
+# refused before it turns into absurd 3D positions. Focal lengths in pixels relative to the image's
+# longer side: 0.02 is a 175-degree pinhole field of view (fisheye lenses have larger f for the
+# same view), 100 a 0.6-degree telephoto. Calibrated distortion coefficients stay within tens
+# (rational-polynomial fits reach ~100); 1e3 leaves room and still bounds the (un)distortion.
+# The principal point lies inside the image; images larger than 16384 px a side are no camera's.
+FOCAL_RANGE_PER_PIXEL = (0.02, 100.0)
+MAX_DISTORTION_COEFFICIENT = 1e3
+MAX_IMAGE_SIDE = 16384
+
+
+def _finite_values(name: str, values: Sequence[float] | None, size: int | None) -> np.ndarray:
+    array = np.asarray(list(values) if values is not None else [], dtype=np.float64).reshape(-1)
+    if size is not None and array.size != size:
+        raise ValueError(f"camera_info {name} must have {size} values, got {array.size}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"camera_info {name} has non-finite values: {array.tolist()}")
+    return array
+
+
 def intrinsics_from_camera_info(
     k: Sequence[float] | None,
     d: Sequence[float] | None,
     distortion_model: str,
     width: int,
     height: int,
+    r: Sequence[float] | None = None,
+    p: Sequence[float] | None = None,
 ) -> Intrinsics:
     """Intrinsics from the fields of a ROS ``sensor_msgs/CameraInfo`` (K row-major, D, model).
 
-    Raises ``ValueError`` naming the problem, because an uncalibrated or corrupt camera_info
-    would otherwise turn into silently wrong 3D positions. An all-zero ``D`` is accepted
-    whatever the model says (no distortion to undo); non-zero coefficients need a model
-    listed in the module's supported set.
+    Raises ``ValueError`` naming the problem, because an uncalibrated, corrupt or hostile
+    camera_info would otherwise turn into silently wrong (or non-finite) 3D positions: K must be
+    a pinhole matrix whose focal lengths and principal point are plausible for the image size
+    (``FOCAL_RANGE_PER_PIXEL``, inside the image), distortion coefficients finite and at most
+    ``MAX_DISTORTION_COEFFICIENT`` in magnitude, R and P (when given) 9 and 12 finite values.
+    An all-zero ``D`` is accepted whatever the model says (no distortion to undo); non-zero
+    coefficients need a model listed in the module's supported set.
     """
-    k_values = np.asarray(list(k) if k is not None else [], dtype=np.float64)
-    if k_values.size != 9:
-        raise ValueError(f"camera_info K must have 9 values, got {k_values.size}")
-    if not np.all(np.isfinite(k_values)):
-        raise ValueError(f"camera_info K has non-finite values: {k_values.tolist()}")
+    if not (0 < int(width) <= MAX_IMAGE_SIDE and 0 < int(height) <= MAX_IMAGE_SIDE):
+        raise ValueError(
+            f"camera_info image size must be positive and at most {MAX_IMAGE_SIDE} px a side, "
+            f"got {width}x{height}"
+        )
+    k_values = _finite_values("K", k, 9)
     if not np.any(k_values):
         raise ValueError("camera_info K is all zeros (camera not calibrated or info not filled)")
+    if k_values[3] != 0.0 or tuple(k_values[6:]) != (0.0, 0.0, 1.0):
+        raise ValueError(
+            f"camera_info K is not a pinhole matrix: K[1, 0] must be 0 and its last row 0 0 1, "
+            f"got {k_values.reshape(3, 3).tolist()}"
+        )
     fx, cx, fy, cy = (float(k_values[i]) for i in (0, 2, 4, 5))
     if fx <= 0.0 or fy <= 0.0:
         raise ValueError(f"camera_info focal lengths must be positive, got fx={fx}, fy={fy}")
-    if int(width) <= 0 or int(height) <= 0:
-        raise ValueError(f"camera_info image size must be positive, got {width}x{height}")
+    side = float(max(width, height))
+    low, high = (side * limit for limit in FOCAL_RANGE_PER_PIXEL)
+    for name, focal in (("fx", fx), ("fy", fy)):
+        if not low <= focal <= high:
+            raise ValueError(
+                f"camera_info focal length {name}={focal} is implausible for a {width}x{height} "
+                f"image (expected {low:g} to {high:g} px)"
+            )
+    if not (0.0 <= cx <= width and 0.0 <= cy <= height):
+        raise ValueError(
+            f"camera_info principal point ({cx}, {cy}) lies outside the {width}x{height} image"
+        )
+    for name, values, size in (("R", r, 9), ("P", p, 12)):
+        if values is not None:
+            _finite_values(name, values, size)
 
-    d_values = np.asarray(list(d) if d is not None else [], dtype=np.float64)
-    if not np.all(np.isfinite(d_values)):
-        raise ValueError(f"camera_info D has non-finite values: {d_values.tolist()}")
+    d_values = _finite_values("D", d, None)
+    largest = float(np.max(np.abs(d_values))) if d_values.size else 0.0
+    if largest > MAX_DISTORTION_COEFFICIENT:
+        raise ValueError(
+            f"camera_info distortion coefficient of magnitude {largest:g} is implausible "
+            f"(at most {MAX_DISTORTION_COEFFICIENT:g})"
+        )
     model = (distortion_model or "").strip()
     if np.any(d_values):
         if model in _STANDARD_MODELS:
@@ -420,7 +468,8 @@ def box_from_click(
     cannot claim the whole image. The seed depth is the median of the valid readings within
     ``seed_radius`` pixels, so a click on a hole still works. Without depth there (or with a
     region smaller than ``min_size``) the box is ``default_size`` pixels square, centred on
-    the click. The result lies inside the image.
+    the click. The result lies inside the image, whatever the intrinsics; arguments that make
+    no sense (a negative tolerance, an empty depth range...) raise ``ValueError``.
     """
     width, height = (
         (int(depth_m.shape[1]), int(depth_m.shape[0]))
@@ -429,8 +478,17 @@ def box_from_click(
     )
     if not (math.isfinite(u) and math.isfinite(v) and 0 <= u < width and 0 <= v < height):
         raise ValueError(f"click ({u}, {v}) is outside the {width}x{height} image")
-    if not default_size > 0.0:
-        raise ValueError(f"default box size must be positive, got {default_size}")
+    if not (math.isfinite(default_size) and default_size > 0.0):
+        raise ValueError(f"default box size must be positive and finite, got {default_size}")
+    for name, value in (("depth_tolerance", depth_tolerance), ("max_extent_m", max_extent_m)):
+        if not (math.isfinite(value) and value > 0.0):
+            raise ValueError(f"{name} must be positive and finite, got {value}")
+    if seed_radius < 0:
+        raise ValueError(f"seed_radius must not be negative, got {seed_radius}")
+    if not 0.0 <= min_depth_m < max_depth_m:
+        raise ValueError(
+            f"min_depth_m must be >= 0 and below max_depth_m: {min_depth_m}, {max_depth_m}"
+        )
     half = 0.5 * default_size
     fx0, fy0 = max(u - half, 0.0), max(v - half, 0.0)
     fallback = (fx0, fy0, min(u + half, float(width)) - fx0, min(v + half, float(height)) - fy0)
@@ -453,8 +511,9 @@ def box_from_click(
     seed_row, seed_col = int(rows[best] + r0), int(cols[best] + c0)
     seed_value = float(depth_m[seed_row, seed_col])
 
-    half_w = 0.5 * max_extent_m * intr.fx / seed_value
-    half_h = 0.5 * max_extent_m * intr.fy / seed_value
+    # The window never needs to exceed the image (and must not overflow for a huge focal length).
+    half_w = min(0.5 * max_extent_m * intr.fx / seed_value, float(width))
+    half_h = min(0.5 * max_extent_m * intr.fy / seed_value, float(height))
     wx0 = max(int(seed_col - half_w), 0)
     wx1 = min(math.ceil(seed_col + half_w) + 1, width)
     wy0 = max(int(seed_row - half_h), 0)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from rgbd_tracker_ros.geometry import (
     BoxXYWH,
     DepthEstimate,
@@ -25,6 +27,10 @@ from rgbd_tracker_ros.geometry import (
     robust_target_depth,
 )
 from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
+
+# No target is farther than this from the camera: a 3D result beyond it can only come from
+# broken intrinsics, so it is not given (the messages' float32 fields could not even hold it).
+MAX_METRES = 1e4
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,9 @@ class Outcome:
 
     ``box_xywh`` is the tracker's box clipped to the image (None when nothing of it is left);
     ``position`` the target centre (metres, color optical frame) and ``metric_size`` its
-    width/height (metres), both None without usable depth, without intrinsics, while occluded
-    or LOST. ``depth`` is what the box's pixels say: the occluder's depth when ``occluded``.
+    width/height (metres), both None without usable depth, without intrinsics, while occluded,
+    LOST, or when they would be non-finite or beyond ``MAX_METRES``. ``depth`` is what the
+    box's pixels say: the occluder's depth when ``occluded``. Every number here is finite.
     """
 
     state: TrackerState
@@ -123,7 +130,7 @@ class OutcomeStage:
             state = TrackerState.LOST
         elif score < params.uncertain_score and state == TrackerState.TRACKING:
             state = TrackerState.UNCERTAIN
-        outcome = Outcome(state, box, score, result.score_map)
+        outcome = Outcome(state, box, score, _finite(result.score_map))
         if state != TrackerState.LOST:
             self._measure(frame, outcome, result.occluded, tracking=True)
         return outcome
@@ -152,8 +159,10 @@ class OutcomeStage:
                 self._score_level = _blend(self._score_level, outcome.score, params.smoothing)
         if frame.intrinsics is None:
             return
-        outcome.position = box_position(box, estimate.depth, frame.intrinsics)
-        outcome.metric_size = metric_size(box[2], box[3], estimate.depth, frame.intrinsics)
+        position = box_position(box, estimate.depth, frame.intrinsics)
+        size = metric_size(box[2], box[3], estimate.depth, frame.intrinsics)
+        if all(math.isfinite(c) and abs(c) <= MAX_METRES for c in (*position, *size)):
+            outcome.position, outcome.metric_size = position, size
 
     def _depth_cue(self, estimate: DepthEstimate, outcome: Outcome) -> bool:
         params = self.params
@@ -166,6 +175,14 @@ class OutcomeStage:
             and outcome.score < (1.0 - params.occlusion_score_drop) * self._score_level
         )
         return depth_fell and score_fell
+
+
+def _finite(score_map: ScoreMap | None) -> ScoreMap | None:
+    """``score_map`` with non-finite scores (a diverged network) replaced by 0."""
+    if score_map is None or np.isfinite(score_map.scores).all():
+        return score_map
+    scores = np.nan_to_num(score_map.scores, nan=0.0, posinf=0.0, neginf=0.0)
+    return ScoreMap(scores, score_map.region_xywh)
 
 
 def _blend(level: float | None, value: float, weight: float) -> float:

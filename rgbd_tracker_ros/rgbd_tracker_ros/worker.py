@@ -204,6 +204,39 @@ class _InitRequest:
     target_id: int
 
 
+class StreamSize:
+    """The (width, height) the camera streams at, so that one odd frame cannot redefine it.
+
+    The first frame sets it. A frame of another size is refused (``ValueError``) and so cannot
+    move the size that init boxes are checked against; only a size that arrives in
+    ``adopt_after`` frames in a row (the camera really changed resolution: one second at
+    30 Hz) becomes the stream's size. Not thread-safe: one caller (the node's frame callback).
+    """
+
+    def __init__(self, adopt_after: int = 30) -> None:
+        self.adopt_after = adopt_after
+        self.size: tuple[int, int] | None = None
+        self._candidate: tuple[int, int] | None = None
+        self._candidate_frames = 0
+
+    def check(self, size: tuple[int, int]) -> bool:
+        """Accept a frame of ``size`` or raise ``ValueError``; True when the size changed."""
+        if self.size is None or size == self.size:
+            self.size, self._candidate, self._candidate_frames = size, None, 0
+            return False
+        if size == self._candidate:
+            self._candidate_frames += 1
+        else:
+            self._candidate, self._candidate_frames = size, 1
+        if self._candidate_frames >= self.adopt_after:
+            self.size, self._candidate, self._candidate_frames = size, None, 0
+            return True
+        raise ValueError(
+            f"frame is {size[0]}x{size[1]} but the stream is {self.size[0]}x{self.size[1]}; "
+            f"rejected (a new size is taken after {self.adopt_after} frames in a row)"
+        )
+
+
 class TrackingWorker:
     """Owns the tracker and the thread that runs it.
 
@@ -241,6 +274,7 @@ class TrackingWorker:
         self._target_id = 0
         self._outcome = OutcomeStage(self.config.outcome)
         self._latest_frame: Frame | None = None
+        self.stream = StreamSize()
         self._throttle = ThrottledLog(LOG, self.config.log_interval_s)
         self.frames_in = 0
         self.processed = 0
@@ -281,13 +315,20 @@ class TrackingWorker:
         """Hand over the newest frame; True when it replaced one not yet processed (a drop).
 
         Raises ``ValueError`` for a frame that breaks the ``Frame`` contract (size mismatch,
-        wrong dtype), counted in ``rejected``.
+        wrong dtype) or whose size is not the stream's (``StreamSize``), counted in
+        ``rejected``. When the stream's size changes, tracking stops (its boxes are in the old
+        image's pixels).
         """
         try:
             check_frame(bundle.frame)
+            resized = self.stream.check(bundle.frame.size_wh)
         except ValueError:
             self.rejected += 1
             raise
+        if resized:
+            self.request_reset()
+            width, height = bundle.frame.size_wh
+            LOG.warning("the camera now streams %dx%d images; tracking stopped", width, height)
         self.frames_in += 1
         self.input_rate.tick()
         self._latest_frame = bundle.frame
@@ -331,9 +372,8 @@ class TrackingWorker:
 
     @property
     def frame_size(self) -> tuple[int, int] | None:
-        """(width, height) of the newest submitted frame, None before any."""
-        frame = self._latest_frame
-        return frame.size_wh if frame is not None else None
+        """(width, height) the camera streams at (``StreamSize``), None before any frame."""
+        return self.stream.size
 
     @property
     def dropped(self) -> int:

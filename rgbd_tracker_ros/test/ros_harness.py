@@ -23,7 +23,7 @@ from std_msgs.msg import Header
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import Intrinsics
-from rgbd_tracker_ros.ros.conversions import camera_info_msg, image_msg, stamp_to_ns
+from rgbd_tracker_ros.ros.conversions import frame_messages, stamp_to_ns
 from rgbd_tracker_ros.ros.tracker_node import TrackerNode
 
 OPTICAL_FRAME = "camera_color_optical_frame"
@@ -133,10 +133,13 @@ class Graph:
             header.stamp = self.client_node.get_clock().now().to_msg()
         else:
             header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-        self.color_pub.publish(image_msg(color, header, color_encoding))
-        if depth is not None:  # uint16 millimetres as 16UC1, float32 metres as 32FC1
-            self.depth_pub.publish(image_msg(depth, header))
-        self.info_pub.publish(camera_info_msg(intrinsics, header))
+        color_msg, depth_msg, info_msg = frame_messages(
+            color, depth, intrinsics, header, color_encoding
+        )
+        self.color_pub.publish(color_msg)
+        if depth_msg is not None:
+            self.depth_pub.publish(depth_msg)
+        self.info_pub.publish(info_msg)
         return header
 
     def init(self, box, stamp_ns: int = 0) -> InitTarget.Response:

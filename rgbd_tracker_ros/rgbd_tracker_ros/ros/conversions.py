@@ -23,6 +23,10 @@ def stamp_to_ns(stamp: Time) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
+def ns_to_stamp(ns: int) -> Time:
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
 def color_from_msg(msg: Image) -> np.ndarray:
     """HxWx3 uint8 RGB; raises ``ImageDecodeError`` for what it cannot read."""
     return decode_color(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
@@ -46,9 +50,15 @@ def image_msg(array: np.ndarray, header: Header, encoding: str | None = None) ->
 
 
 def intrinsics_from_msg(msg: CameraInfo) -> Intrinsics:
-    """Raises ``ValueError`` for a missing, all-zero or malformed camera_info."""
+    """Raises ``ValueError`` for a missing, all-zero, malformed or implausible camera_info."""
     return intrinsics_from_camera_info(
-        list(msg.k), list(msg.d), msg.distortion_model, msg.width, msg.height
+        list(msg.k),
+        list(msg.d),
+        msg.distortion_model,
+        msg.width,
+        msg.height,
+        r=list(msg.r),
+        p=list(msg.p),
     )
 
 
@@ -61,3 +71,16 @@ def camera_info_msg(intrinsics: Intrinsics, header: Header) -> CameraInfo:
     msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     msg.p = [i.fx, 0.0, i.cx, 0.0, 0.0, i.fy, i.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg
+
+
+def frame_messages(
+    color: np.ndarray,
+    depth: np.ndarray | None,
+    intrinsics: Intrinsics,
+    header: Header,
+    color_encoding: str = "rgb8",
+) -> tuple[Image, Image | None, CameraInfo]:
+    """One camera frame as a driver publishes it: color, depth (uint16 millimetres as 16UC1,
+    float32 metres as 32FC1; None: no depth message) and camera_info."""
+    depth_msg = image_msg(depth, header) if depth is not None else None
+    return image_msg(color, header, color_encoding), depth_msg, camera_info_msg(intrinsics, header)

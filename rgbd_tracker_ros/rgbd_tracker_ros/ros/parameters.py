@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
 from rgbd_tracker_ros.outcome import OutcomeParams
@@ -121,6 +122,29 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
 }
 
 
+# name -> (lowest, highest) value. The descriptors carry them (rclpy refuses a value outside,
+# NaN included, naming the parameter) and ``runtime_settings`` checks them again, so a value
+# that reaches the node is always usable (a negative click.depth_tolerance used to crash it).
+RANGES: dict[str, tuple[float, float]] = {
+    "tracker.cpu_threads": (1, 256),
+    "qos.depth": (1, 1000),
+    "sync.queue_size": (1, 1000),
+    "sync.slop": (0.0, 10.0),
+    "depth_scale": (1e-6, 1.0),
+    "thresholds.uncertain_score": (-1e3, 1e3),
+    "thresholds.lost_score": (-1e3, 1e3),
+    "thresholds.occlusion_depth_drop": (0.01, 0.99),
+    "depth.min_valid_pixels": (1, 1_000_000),
+    "depth.min_depth_m": (0.0, 100.0),
+    "depth.max_depth_m": (0.01, 100.0),
+    "publish.diagnostics_period": (0.0, 3600.0),
+    "diagnostics.stale_input": (0.1, 3600.0),
+    "diagnostics.error_hold": (0.0, 3600.0),
+    "click.default_box_size": (4, 10_000),
+    "click.depth_tolerance": (0.001, 10.0),
+}
+
+
 @dataclass
 class TrackerSettings:
     name: str
@@ -141,9 +165,25 @@ class RuntimeSettings:
 
 def declare_parameters(node: Node) -> None:
     for name, (default, description, read_only) in PARAMETERS.items():
-        node.declare_parameter(
-            name, default, ParameterDescriptor(description=description, read_only=read_only)
-        )
+        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        if name in RANGES:
+            low, high = RANGES[name]
+            if isinstance(default, int):
+                descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high))]
+            else:
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(low), to_value=float(high))
+                ]
+        node.declare_parameter(name, default, descriptor)
+
+
+def check_range(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` when ``value`` is not a finite number in its range."""
+    low, high = RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} must be from {low:g} to {high:g}, got {value}")
 
 
 def value(node: Node, name: str) -> Any:
@@ -161,7 +201,13 @@ def tracker_settings(node: Node) -> TrackerSettings:
 
 
 def runtime_settings(values: dict[str, Any]) -> RuntimeSettings:
-    """Build from a name -> value mapping, so a pending ``ros2 param set`` can be validated."""
+    """Build from a name -> value mapping, so a pending ``ros2 param set`` can be validated.
+
+    Raises ``ValueError`` naming the parameter and its allowed values.
+    """
+    for name in runtime_names():
+        if name in RANGES:
+            check_range(name, values[name])
     try:
         outcome = OutcomeParams(
             uncertain_score=float(values["thresholds.uncertain_score"]),
@@ -178,8 +224,6 @@ def runtime_settings(values: dict[str, Any]) -> RuntimeSettings:
         default_box_size=int(values["click.default_box_size"]),
         depth_tolerance=float(values["click.depth_tolerance"]),
     )
-    if settings.default_box_size < 4:
-        raise ValueError("click.default_box_size must be >= 4")
     return settings
 
 

@@ -9,7 +9,9 @@ sequence player and a recorder run here. The target is initialised through the r
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -93,6 +95,63 @@ def tracker_command(tracker: str, extra_args: list[str] | None = None) -> list[s
     return args + list(extra_args or [])
 
 
+class NodeProcess:
+    """The tracker node as its own process, its output in ``log_path``."""
+
+    def __init__(self, command: list[str], log_path: Path) -> None:
+        self.command = command
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as log:
+            self._process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        self.starts += 1
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def exit_code(self) -> int | None:
+        """None while it runs."""
+        return self._process.poll() if self._process is not None else None
+
+    def rss_mb(self) -> float:
+        """Resident memory in MiB (nan once the process is gone)."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return math.nan
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        return int(match.group(1)) / 1024.0 if match else math.nan
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Ask it to stop (SIGINT, as Ctrl-C), kill it after ``timeout``; its exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(2)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def tracker_node_process(tracker: str, log_path: Path, extra_args: list[str]) -> NodeProcess:
+    return NodeProcess(tracker_command(tracker, extra_args), log_path)
+
+
 def run_session(
     sequence: Path,
     tracker: str = "depth_dcf",
@@ -105,19 +164,14 @@ def run_session(
     camera-sized images.
     """
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"tracker_node_{os.getpid()}.log"
-    with log_path.open("w") as log_file:
-        node = subprocess.Popen(
-            tracker_command(tracker, node_args), stdout=log_file, stderr=subprocess.STDOUT
-        )
-        try:
-            result = _play(sequence, rate)
-        finally:
-            node.terminate()
-            try:
-                node.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                node.kill()
-    result.node_log = log_path.read_text()
+    log_path.unlink(missing_ok=True)
+    node = NodeProcess(tracker_command(tracker, node_args), log_path)
+    node.start()
+    try:
+        result = _play(sequence, rate)
+    finally:
+        node.stop()
+    result.node_log = node.log_text()
     return result
 
 

@@ -19,8 +19,9 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Point, PointStamped, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -41,6 +42,7 @@ from rgbd_tracker_ros.ros.conversions import (
     intrinsics_from_msg,
     stamp_to_sec,
 )
+from rgbd_tracker_ros.ros.guard import GuardedLifecycleNode, spin
 from rgbd_tracker_ros.ros.inputs import CameraInputs, InputConfig, reliability_setting
 from rgbd_tracker_ros.ros.log_bridge import route_package_logging, unroute_package_logging
 from rgbd_tracker_ros.tracking.api import Frame, Tracker
@@ -60,7 +62,7 @@ MODEL_LOAD_TIMEOUT_S = 300.0
 MARKER_LIFETIME_NS = 500_000_000
 
 
-class TrackerNode(LifecycleNode):
+class TrackerNode(GuardedLifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("tracker", **kwargs)
         self._log_route = route_package_logging(self.get_logger())
@@ -248,7 +250,8 @@ class TrackerNode(LifecycleNode):
         self._last_stamp_ns = None
         self.get_logger().warn(
             f"input stamps jumped back by {(previous_ns - stamp_ns) * 1e-9:.2f} s "
-            "(bag loop?); synchroniser reset"
+            "(bag loop?); synchroniser reset",
+            throttle_duration_sec=LOG_THROTTLE_S,
         )
 
     def _on_incompatible_qos(self, topic: str, policy: str) -> None:
@@ -349,18 +352,24 @@ class TrackerNode(LifecycleNode):
         if not (math.isfinite(u) and math.isfinite(v) and 0 <= u < width and 0 <= v < height):
             self._count_error("click", f"click ({u:.0f}, {v:.0f}) is outside the image")
             return
-        box = box_from_click(
-            frame.depth,
-            u,
-            v,
-            frame.intrinsics,
-            default_size=settings.default_box_size,
-            depth_tolerance=settings.depth_tolerance,
-            min_depth_m=settings.outcome.min_depth_m,
-            max_depth_m=settings.outcome.max_depth_m,
-        )
+        try:
+            box = box_from_click(
+                frame.depth,
+                u,
+                v,
+                frame.intrinsics,
+                default_size=settings.default_box_size,
+                depth_tolerance=settings.depth_tolerance,
+                min_depth_m=settings.outcome.min_depth_m,
+                max_depth_m=settings.outcome.max_depth_m,
+            )
+        except ValueError as exc:
+            self._count_error("click", f"click at ({u:.0f}, {v:.0f}) refused: {exc}")
+            return
         _, message, _ = self._start_target(box, frame.stamp)
-        self.get_logger().info(f"click at ({u:.0f}, {v:.0f}): {message}")
+        self.get_logger().info(
+            f"click at ({u:.0f}, {v:.0f}): {message}", throttle_duration_sec=LOG_THROTTLE_S
+        )
 
     def _start_target(
         self, box: tuple[float, float, float, float], stamp: float | None
@@ -429,6 +438,10 @@ class TrackerNode(LifecycleNode):
 
     def _worker_config(self, settings: params.RuntimeSettings | None = None) -> WorkerConfig:
         return WorkerConfig(outcome=(settings or self._settings).outcome)
+
+    def on_callback_error(self, origin: str, exc: BaseException) -> None:
+        """A callback raised (ours or rclpy's own services): count it, log it, carry on."""
+        self._count_error("callback", f"{origin} raised {exc!r}; the node carries on")
 
     def _count_error(self, kind: str, message: str, log: bool = True) -> None:
         self._errors.record(kind, message)
@@ -539,12 +552,17 @@ def _ms(seconds: float | None) -> str:
 def run(argv: list[str]) -> int:
     """Spin a ``TrackerNode`` until shutdown; ``argv`` may carry ``--ros-args``."""
     rclpy.init(args=argv)
-    node = TrackerNode()
+    try:
+        node = TrackerNode()
+    except InvalidParameterValueException as exc:
+        rclpy.logging.get_logger("tracker").error(f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        return 1
     if params.value(node, "autostart"):
         node.trigger_configure()
         node.trigger_activate()
     try:
-        rclpy.spin(node)
+        spin(node, node.on_callback_error)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -1,11 +1,14 @@
 """What the command lines share: ``--param`` and exit codes (evaluate, benchmark), ROS arguments
-passing through (tracker_node, sequence_player)."""
+passing through (tracker_node, sequence_player), reports (fuzz, soak)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -85,3 +88,10 @@ def parse_ros_tool_args(prog: str, description: str | None, argv: list[str]) -> 
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser.parse_args(non_ros_args(argv))
+
+
+def print_and_save_report(text: str, report: Any, path: Path, clean: bool) -> int:
+    """Print ``text``, write the ``report`` dataclass to ``path`` as JSON; 0 if ``clean``."""
+    print(text)
+    path.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return 0 if clean else 1

@@ -96,19 +96,58 @@ def test_clock_jump_back_clears_queues_and_matching_resumes():
     assert m.add(0, 100 * MS, "c-loop") is None  # bag restarted 50 s earlier
     assert m.clock.jumps == 1
     assert list(m.queues[0]) == [100 * MS] and not m.queues[1]
+    # The other input's first message on the new time line is no second jump.
     assert m.add(1, 100 * MS, "d-loop") == ["c-loop", "d-loop"]
-    # A small step back (reordering) is not a jump.
-    m.add(0, 90 * MS, "c-early")
     assert m.clock.jumps == 1
 
 
+def _stream(m: ApproxTimeMatcher, stamps_ms: list[float]) -> int:
+    """Feed color, depth and camera_info per stamp (in that order); count matched sets."""
+    matched = 0
+    for stamp in stamps_ms:
+        for index in range(3):
+            matched += m.add(index, round(stamp * MS), index) is not None
+    return matched
+
+
+@pytest.mark.parametrize(
+    ("jump_s", "lost"),
+    [(0.01, 0), (0.05, 1), (0.1, 3), (0.13, 3), (0.14, 0), (0.5, 0), (0.99, 0), (30.0, 0)],
+)
+def test_a_jump_back_costs_at_most_three_frames_at_30_hz(jump_s, lost):
+    """150 frames at 30 Hz, the time line moved back by ``jump_s`` after the 75th (a bag or a
+    simulator restarting at an earlier time). While the step between two frames is at most
+    ``DEFAULT_JUMP_BACK_S`` (0.1 s), it is taken for stale messages and the frames stamped
+    before the last set are dropped; beyond, the time line restarts and nothing is lost."""
+    period = 1000.0 / 30.0
+    before = [100_000.0 + i * period for i in range(75)]
+    after = [before[-1] - jump_s * 1000.0 + (i + 1) * period for i in range(75)]
+    m = ApproxTimeMatcher(3, 5, 30 * MS, round(sync.DEFAULT_JUMP_BACK_S * S))
+    assert _stream(m, before + after) == 150 - lost
+    assert m.clock.jumps == (1 if jump_s - period / 1000.0 > sync.DEFAULT_JUMP_BACK_S else 0)
+
+
+def test_a_jump_seen_while_another_input_lags_costs_at_most_the_set_in_flight():
+    m = ApproxTimeMatcher(3, 5, 30 * MS, round(sync.DEFAULT_JUMP_BACK_S * S))
+    assert _stream(m, [1000.0, 1033.0]) == 2
+    m.add(0, 1066 * MS, "c-old")
+    m.add(1, 1066 * MS, "d-old")
+    m.add(0, 500 * MS, "c-new")  # color jumped back before camera_info caught up
+    m.add(2, 1066 * MS, "i-old")  # still in flight from before the jump
+    assert _stream(m, [533.0 + 33.0 * i for i in range(10)]) >= 9
+
+
 def test_clock_jump_detector():
-    detector = ClockJumpDetector(1 * S)
-    assert detector.update(10 * S) is None
-    assert detector.update(9_500 * MS) is None  # within the threshold
-    assert detector.newest == 10 * S
-    assert detector.update(2 * S) == 10 * S
-    assert detector.newest == 2 * S and detector.jumps == 1
+    detector = ClockJumpDetector(2, 0)  # any step back is a jump
+    assert detector.update(0, 10 * S) is None
+    assert detector.update(1, 9 * S) is None  # another input may lag
+    assert detector.update(0, 10 * S) is None  # a repeated stamp is a duplicate, not a jump
+    assert detector.update(0, 9_500 * MS) == 10 * S
+    assert detector.jumps == 1 and detector.last_jump == (10 * S, 9_500 * MS)
+    assert detector.update(1, 9_500 * MS) is None  # input 1 follows onto the new time line
+    tolerant = ClockJumpDetector(1, 1 * S)
+    tolerant.update(0, 10 * S)
+    assert tolerant.update(0, 9_500 * MS) is None and tolerant.update(0, 8 * S) == 10 * S
 
 
 def test_bad_matcher_arguments():
@@ -167,7 +206,7 @@ def test_watch_clock_jumps_on_the_fallback():
     ats.registerCallback(lambda x, y: got.append(x.name))
     watch_clock_jumps([a, b], ats, lambda before, after: jumps.append((before, after)), 2.0)
     a.signalMessage(_msg("a1", 100.0))
-    a.signalMessage(_msg("a2", 99.0))  # 1 s back: below the 2 s threshold
+    a.signalMessage(_msg("a2", 99.0))  # 1 s back: below the 2 s tolerance asked for here
     assert jumps == []
     a.signalMessage(_msg("a3", 10.0))
     assert jumps == [(100 * S, 10 * S)]
@@ -177,18 +216,19 @@ def test_watch_clock_jumps_on_the_fallback():
 
 class _MessageFiltersLike(SimpleFilter):
     """The parts of message_filters' ApproximateTimeSynchronizer that the watcher relies on:
-    per-input ``queues`` of ``{stamp_ns: msg}`` guarded by ``lock``."""
+    per-input ``queues`` of ``{stamp_ns: msg}`` guarded by ``lock``, and ``add(msg, queue,
+    index)`` as each input calls it."""
 
     def __init__(self, fs: list[SimpleFilter]) -> None:
         super().__init__()
         self.lock = threading.Lock()
         self.queues: list[dict[int, object]] = [{} for _ in fs]
         for i, f in enumerate(fs):
-            f.registerCallback(self.add, i)
+            f.registerCallback(self.add, self.queues[i], i)
 
-    def add(self, msg: SimpleNamespace, index: int) -> None:
+    def add(self, msg: SimpleNamespace, queue: dict[int, object], index: int) -> None:
         with self.lock:
-            self.queues[index][message_stamp_ns(msg)] = msg
+            queue[message_stamp_ns(msg)] = msg
 
 
 def test_watch_clock_jumps_clears_message_filters_queues():
@@ -198,12 +238,15 @@ def test_watch_clock_jumps_clears_message_filters_queues():
     watch_clock_jumps([a, b], ats, lambda before, after: jumps.append((before, after)))
     for t in (50.0, 50.033, 50.066):
         a.signalMessage(_msg("a", t))
-    assert len(ats.queues[0]) == 3
-    b.signalMessage(_msg("b", 0.0))
+    b.signalMessage(_msg("b", 50.0))
+    assert len(ats.queues[0]) == 3 and jumps == []
+    a.signalMessage(_msg("a", 0.0))
     assert jumps == [(50_066 * MS, 0)]
-    assert all(not q for q in ats.queues)
+    assert list(ats.queues[0]) == [0] and not ats.queues[1], "stale sets gone, jump kept"
+    b.signalMessage(_msg("b", 0.0))  # b follows onto the new time line: no second jump
     a.signalMessage(_msg("a", 0.033))
-    assert list(ats.queues[0]) == [33 * MS] and len(jumps) == 1
+    assert list(ats.queues[0]) == [0, 33 * MS] and list(ats.queues[1]) == [0]
+    assert len(jumps) == 1
 
 
 def test_fallback_subscriber_forwards_qos_and_signals():

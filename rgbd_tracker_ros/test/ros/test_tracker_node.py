@@ -26,6 +26,7 @@ from std_srvs.srv import Trigger
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_ros.geometry import back_project
 from rgbd_tracker_ros.ros import click_frames
+from rgbd_tracker_ros.ros.tracker_node import run
 
 
 def _first_frame_then_init(graph: Graph, box=(60, 40, 40, 30)):
@@ -176,6 +177,42 @@ def _tracks_the_object_after(graph: Graph, click) -> None:
     assert (target.x, target.y) == pytest.approx((70, 50), abs=2)
     assert (target.width, target.height) == pytest.approx((40, 30), abs=3)
     assert target.depth == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("click.depth_tolerance", -0.1),
+        ("click.depth_tolerance", math.nan),
+        ("click.default_box_size", 0),
+        ("depth.min_depth_m", -1.0),
+        ("depth.max_depth_m", math.inf),
+        ("thresholds.lost_score", math.nan),
+        ("depth.min_valid_pixels", 10**9),
+    ],
+)
+def test_out_of_range_parameters_are_refused_and_clicks_keep_working(graph, name, value):
+    node = graph.activate()
+    result = node.set_parameters([Parameter(name, value=value)])[0]
+    assert not result.successful and name in result.reason, result.reason
+    click = graph.client_node.create_publisher(Point, "color/image_raw_mouse_left", 5)
+    assert wait_for(lambda: click.get_subscription_count() > 0)
+    _tracks_the_object_after(graph, lambda: click.publish(Point(x=90.0, y=65.0, z=0.0)))
+
+
+def test_an_out_of_range_value_at_start_is_refused_in_one_line(capfd):
+    argv = ["tracker_node", "--ros-args", "-p", "click.depth_tolerance:=-1.0"]
+    assert run(argv) == 1
+    errors = [line for line in capfd.readouterr().err.splitlines() if "cannot start" in line]
+    assert len(errors) == 1 and "click.depth_tolerance" in errors[0], errors
+
+
+def test_numeric_parameters_describe_their_ranges(graph):
+    node = graph.start_tracker()
+    (tolerance,) = node.describe_parameters(["click.depth_tolerance"])
+    assert tolerance.floating_point_range and tolerance.floating_point_range[0].from_value > 0
+    (box_size,) = node.describe_parameters(["click.default_box_size"])
+    assert box_size.integer_range and box_size.integer_range[0].from_value >= 4
 
 
 def test_click_in_the_image_starts_tracking_the_region_under_it(graph):

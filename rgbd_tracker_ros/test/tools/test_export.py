@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import checkpoint_files
 import pytest
 import torch
@@ -101,3 +103,41 @@ def test_loading_something_else_is_refused(tmp_path):
     torch.jit.script(torch.nn.Linear(2, 2)).save(str(bare))
     with pytest.raises(ExportError, match="make it with export_model"):
         load_exported(bare)
+
+
+# Constructor arguments a crafted checkpoint may carry: each must be refused before any network
+# is built (10**8 output channels would ask for terabytes; a tensor where a flag is expected
+# cannot even be compared), with one line naming the file and the argument.
+HOSTILE_CONSTRUCTOR_ARGUMENTS = [
+    ("out_feature_dim", 10**8),
+    ("out_feature_dim", 1e8),
+    ("out_feature_dim", "many"),
+    ("filter_size", -1),
+    ("filter_size", True),
+    ("num_dist_bins", 0),
+    ("optim_iter", 10**9),
+    ("bin_displacement", math.nan),
+    ("iou_input_dim", [256]),
+    ("iou_inter_dim", "256"),
+    ("target_mask_act", "tanh"),
+    ("clf_feat_blocks", torch.zeros(3)),
+    ("merge_type", 5),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), HOSTILE_CONSTRUCTOR_ARGUMENTS)
+def test_hostile_constructor_arguments_are_refused_in_one_line(name, value, tmp_path, capsys):
+    arch = ckpt.architecture("det_dimp50" if name == "merge_type" else "dimp50")
+    path = checkpoint_files.save_training_record(
+        tmp_path / "crafted.pth",
+        {"layer.weight": torch.zeros(2, 2)},
+        arch.constructor,
+        {**arch.default_kwds, name: value},
+        arch.net_type,
+    )
+    output = tmp_path / "out.ts"
+    assert main(["--checkpoint", str(path), "--output", str(output)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"export_model: error: {path}: ") and err.count("\n") == 1, err
+    assert name in err, err
+    assert not output.exists()

@@ -72,6 +72,57 @@ def test_bad_camera_info_raises_clear_error(k, d, model, size, message):
         intrinsics_from_camera_info(k, d, model, *size)
 
 
+def _k(fx: float = 615.0, fy: float = 612.0, cx: float = 320.0, cy: float = 240.0) -> list[float]:
+    return [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("k", "d", "size", "message"),
+    [
+        (_k(fx=1e-300), [], (640, 480), "focal length fx=1e-300 is implausible"),
+        (_k(fy=1e308), [], (640, 480), "focal length fy=1e\\+308 is implausible"),
+        (_k(fx=3.0), [], (640, 480), "focal length fx=3.0 is implausible"),
+        (_k(cx=1e300), [], (640, 480), "principal point"),
+        (_k(cy=-10.0), [], (640, 480), "principal point"),
+        (_k(), [1e30, 0.0, 0.0, 0.0, 0.0], (640, 480), "distortion coefficient"),
+        (_k(), [0.1, -2e3, 0.0, 0.0, 0.0], (640, 480), "distortion coefficient"),
+        ([*_k()[:6], 0.0, 0.0, 0.0], [], (640, 480), "last row"),
+        ([*_k()[:3], 5.0, *_k()[4:]], [], (640, 480), "K\\[1, 0\\]"),
+        (_k(), [], (100_000, 480), "image size"),
+    ],
+)
+def test_implausible_camera_info_is_refused_with_the_reason(k, d, size, message):
+    with pytest.raises(ValueError, match=message):
+        intrinsics_from_camera_info(k, d, "plumb_bob", *size)
+
+
+@pytest.mark.parametrize(
+    ("r", "p", "message"),
+    [
+        ([1.0] * 8, None, "R must have 9 values"),
+        (None, [0.0] * 11, "P must have 12 values"),
+        ([math.nan, *[0.0] * 8], None, "R has non-finite values"),
+        (None, [math.inf, *[0.0] * 11], "P has non-finite values"),
+    ],
+)
+def test_camera_info_r_and_p_need_their_shapes(r, p, message):
+    with pytest.raises(ValueError, match=message):
+        intrinsics_from_camera_info(K, [], "plumb_bob", 640, 480, r=r, p=p)
+
+
+def test_plausible_camera_infos_are_accepted():
+    # Wide (fisheye) and narrow (tele) lenses, a principal point off centre, a calibration's
+    # rational-polynomial coefficients, identity R and a P that matches K.
+    for fx in (0.05 * 640, 50.0 * 640):
+        assert intrinsics_from_camera_info(_k(fx=fx, fy=fx), [], "plumb_bob", 640, 480).fx == fx
+    assert intrinsics_from_camera_info(_k(cx=600.0, cy=10.0), [], "", 640, 480).cx == 600.0
+    big = (12.0, -40.0, 0.001, 0.002, 90.0, 11.5, -38.0, 85.0)
+    identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    p = [615.0, 0.0, 320.0, 0.0, 0.0, 612.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    intr = intrinsics_from_camera_info(K, big, "rational_polynomial", 640, 480, r=identity, p=p)
+    assert intr.distortion == big
+
+
 # --- projection -------------------------------------------------------------------------------
 
 
@@ -319,6 +370,33 @@ def test_box_from_click_on_a_wall_is_limited_in_size():
     # 0.5 m at 3 m with f=300 px is 50 px.
     assert w <= 52 and h <= 52
     assert x <= 260.0 <= x + w and y <= 100.0 <= y + h
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"depth_tolerance": -0.1}, "depth_tolerance"),
+        ({"depth_tolerance": math.nan}, "depth_tolerance"),
+        ({"max_extent_m": 0.0}, "max_extent_m"),
+        ({"seed_radius": -1}, "seed_radius"),
+        ({"default_size": math.inf}, "default box size"),
+        ({"min_depth_m": 5.0, "max_depth_m": 1.0}, "min_depth_m"),
+    ],
+)
+def test_box_from_click_refuses_bad_arguments_with_a_value_error(arguments, message):
+    depth, intr = _object_scene()
+    with pytest.raises(ValueError, match=message):
+        box_from_click(depth, 120.0, 80.0, intr, **arguments)
+
+
+@pytest.mark.parametrize("focal", [1e308, 1e-300, 1e-3])
+def test_box_from_click_with_an_extreme_focal_length_stays_in_the_image(focal):
+    depth, _ = _object_scene()
+    depth[depth == 1.0] = 0.2  # a near object: the window in pixels overflows a float
+    intr = Intrinsics(fx=focal, fy=focal, cx=160.0, cy=120.0, width=320, height=240)
+    x, y, w, h = box_from_click(depth, 120.0, 80.0, intr)
+    assert 0.0 <= x < x + w <= 320.0 and 0.0 <= y < y + h <= 240.0
+    assert x <= 120.0 <= x + w and y <= 80.0 <= y + h
 
 
 def test_box_from_click_outside_image_raises():

@@ -10,7 +10,7 @@ import pytest
 from rgbd_tracker_ros.geometry import Intrinsics, back_project
 from rgbd_tracker_ros.outcome import OutcomeParams, OutcomeStage
 from rgbd_tracker_ros.ros.parameters import PARAMETERS
-from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
+from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackResult
 
 W, H = 64, 48
 INTR = Intrinsics(fx=60.0, fy=60.0, cx=32.0, cy=24.0, width=W, height=H)
@@ -82,3 +82,19 @@ def test_the_tracker_judges_occlusion_when_it_can():
     hidden = stage.step(_frame(2.0), _result(occluded=True))
     assert hidden.occluded and hidden.state == TrackerState.UNCERTAIN
     assert hidden.position is None and hidden.depth is not None
+
+
+def test_nothing_non_finite_or_beyond_any_target_comes_out():
+    """Intrinsics that overflow the 3D and a tracker's NaN score map: the outcome is finite
+    (no position rather than an infinite or absurd one)."""
+    tiny = Intrinsics(fx=1e-300, fy=1e-300, cx=32.0, cy=24.0, width=W, height=H)
+    frame = Frame(np.zeros((H, W, 3), np.uint8), np.full((H, W), 2.0, np.float32), 0.0, tiny)
+    stage = OutcomeStage()
+    first = stage.start(frame, BOX)
+    assert first.depth is not None and first.position is None and first.metric_size is None
+    scores = np.array([[np.nan, 1.0], [np.inf, -np.inf]], np.float32)
+    result = _result()
+    result.score_map = ScoreMap(scores, (0.0, 0.0, 2.0, 2.0))
+    step = stage.step(frame, result)
+    assert step.state == TrackerState.TRACKING and step.position is None
+    assert np.isfinite(step.score_map.scores).all() and step.score_map.scores[0, 1] == 1.0

@@ -325,6 +325,38 @@ def test_bad_frames_are_rejected_at_submit(harness):
     assert h.worker.rejected == 3 and h.worker.frames_in == 0
 
 
+def _sized_frame(stamp: float, width: int, height: int) -> Frame:
+    intr = Intrinsics(fx=width, fy=width, cx=width / 2, cy=height / 2, width=width, height=height)
+    return Frame(np.zeros((height, width, 3), np.uint8), None, stamp, intr)
+
+
+@pytest.mark.parametrize("odd_size", [(1, 1), (2, 2), (10000, 1), (W + 1, H)])
+def test_one_odd_sized_frame_does_not_change_the_streams_size(harness, odd_size):
+    h = harness()
+    h.send(_frame(1.0))
+    with pytest.raises(ValueError, match=f"{odd_size[0]}x{odd_size[1]} .* stream is {W}x{H}"):
+        h.worker.submit(FrameBundle(_sized_frame(2.0, *odd_size)))
+    assert h.worker.frame_size == (W, H) and h.worker.rejected == 1
+    h.worker.request_init((10, 10, 20, 20))
+    assert h.send(_frame(3.0)).state == TrackerState.TRACKING  # the init was not lost
+
+
+def test_a_lasting_new_size_becomes_the_streams_size_and_stops_tracking(harness):
+    h = harness()
+    h.worker.request_init((10, 10, 20, 20))
+    assert h.send(_frame(1.0)).state == TrackerState.TRACKING
+    adopt_after = h.worker.stream.adopt_after
+    for i in range(adopt_after - 1):
+        with pytest.raises(ValueError, match="stream is"):
+            h.worker.submit(FrameBundle(_sized_frame(2.0 + i, 2 * W, 2 * H)))
+    assert h.worker.frame_size == (W, H)
+    result = h.send(_sized_frame(100.0, 2 * W, 2 * H))
+    assert h.worker.frame_size == (2 * W, 2 * H)
+    assert result.state == TrackerState.IDLE  # old boxes mean nothing at the new size
+    with pytest.raises(ValueError, match="stream is"):
+        h.worker.submit(FrameBundle(_frame(101.0)))
+
+
 def test_slow_tracker_drops_old_frames_and_stays_fresh(harness):
     """Input at ~3x the tracker's rate: frames are dropped, the newest is always processed,
     and latency stays bounded by about one tracker step."""

@@ -23,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+import math
+import numbers
 import pickle
 import re
 from collections.abc import Mapping
@@ -89,6 +91,86 @@ class CheckpointError(ValueError):
 
 class UnsupportedArchitectureError(ValueError):
     """Constructor arguments describe a network this package does not implement."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Allowed:
+    """The values a network's constructor argument may take, checked before anything is built.
+
+    ``kind`` is int, float, str or bool (an int is accepted for a float, a bool never for a
+    number); numbers must be finite and within ``[low, high]``, strings one of ``choices``;
+    ``length`` makes it a list/tuple of exactly that many such values.
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    length: int | None = None
+
+    def describe(self) -> str:
+        noun = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+        what = noun.get(self.kind, self.kind.__name__)
+        if self.choices:
+            what = f"one of {', '.join(map(repr, self.choices))}"
+        elif self.low is not None and self.high is not None:
+            what += f" from {self.low:g} to {self.high:g}"
+        return f"a list of {self.length} times {what}" if self.length is not None else what
+
+
+def _allowed_scalar(value: Any, allowed: Allowed) -> Any:
+    """``value`` converted to ``allowed.kind``, or None when it is not an allowed value."""
+    if allowed.kind is bool:
+        return value if isinstance(value, bool) else None
+    if allowed.kind is str:
+        return value if isinstance(value, str) and value in allowed.choices else None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if allowed.kind is int:
+        if not isinstance(value, numbers.Integral):
+            return None
+        value = int(value)
+    else:
+        value = float(value)
+        if not math.isfinite(value):
+            return None
+    if (allowed.low is not None and value < allowed.low) or (
+        allowed.high is not None and value > allowed.high
+    ):
+        return None
+    return value
+
+
+def check_constructor_argument(name: str, value: Any, allowed: Allowed) -> Any:
+    """``value`` as the network builder needs it, or ``UnsupportedArchitectureError`` saying
+    what ``name`` may be (so a crafted checkpoint cannot make the builder allocate terabytes
+    or fail with a type error deep inside torch)."""
+    if allowed.length is None:
+        checked = _allowed_scalar(value, allowed)
+        ok = checked is not None
+    else:
+        items = value if isinstance(value, (list, tuple)) else None
+        checked = (
+            tuple(_allowed_scalar(item, allowed) for item in items) if items is not None else ()
+        )
+        ok = items is not None and len(items) == allowed.length and None not in checked
+    if not ok:
+        raise UnsupportedArchitectureError(
+            f"constructor argument {name}={shown_value(value)} is not allowed; it must be "
+            f"{allowed.describe()}"
+        )
+    return checked
+
+
+def shown_value(value: Any) -> str:
+    """A short, safe rendering of a value read from a file (no repr of arbitrary objects)."""
+    plain = (numbers.Number, str)
+    if isinstance(value, plain) or (
+        isinstance(value, (list, tuple)) and all(isinstance(item, plain) for item in value)
+    ):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return f"<{type(value).__name__}>"
 
 
 class CheckpointRecord:
@@ -405,6 +487,12 @@ def load_network(path: str | Path) -> LoadedNetwork:
         network = build_network(arch, kwds)
     except UnsupportedArchitectureError as error:
         raise CheckpointError(f"{raw.path}: {arch.name} checkpoint: {error}") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError, MemoryError) as error:
+        # The builders check their arguments first; this names the file if one slipped through.
+        raise CheckpointError(
+            f"{raw.path}: cannot build the {arch.name} network from its constructor arguments "
+            f"({type(error).__name__}: {_last_line(str(error))})"
+        ) from None
     state_dict = _with_batch_counters(raw.state_dict, network)
     _check_state_dict(raw, state_dict, arch, network)
     network.load_state_dict(state_dict, strict=True)

@@ -60,7 +60,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from rgbd_tracker_ros.tracking.networks.checkpoint import UnsupportedArchitectureError
+from rgbd_tracker_ros.tracking.networks.checkpoint import (
+    Allowed,
+    UnsupportedArchitectureError,
+    check_constructor_argument,
+    shown_value,
+)
 from rgbd_tracker_ros.tracking.networks.dimp.classifier import (
     DiMPSteepestDescentGN,
     FilterInitializerLinear,
@@ -88,6 +93,14 @@ REQUIRED_KWDS: dict[str, Any] = {
 TRAINING_ONLY_KWDS = ("backbone_pretrained", "frozen_backbone_layers", "detach_length", "act_param")
 
 
+def _allowed(default: Any, allowed: Allowed) -> Any:
+    return dataclasses.field(default=default, metadata={"allowed": allowed})
+
+
+_DIM = Allowed(int, 1, 4096)
+_FLOAT = Allowed(float, -1e3, 1e3)
+
+
 @dataclasses.dataclass(frozen=True)
 class DiMPConfig:
     """The ``dimpnet50`` constructor arguments that shape the network or its inference.
@@ -97,44 +110,45 @@ class DiMPConfig:
     function defaults for the rest. (The released DiMP-50's own values are in
     ``checkpoint.DIMP50_TRAIN_KWDS``.) ``optim_*``, ``init_gauss_sigma`` and
     ``mask_init_factor`` only set initial values of parameters that the checkpoint overwrites.
+    Each field's ``allowed`` values (released files use a small fraction of each range) are
+    checked before anything is built.
     """
 
-    filter_size: int = 1
-    num_dist_bins: int = 5
-    bin_displacement: float = 1.0
-    feat_stride: int = 16
-    out_feature_dim: int = 512
-    target_mask_act: str = "sigmoid"
-    iou_input_dim: tuple[int, int] = (256, 256)
-    iou_inter_dim: tuple[int, int] = (256, 256)
-    optim_iter: int = 5
-    optim_init_step: float = 1.0
-    optim_init_reg: float = 0.01
-    init_gauss_sigma: float = 1.0
-    mask_init_factor: float = 4.0
+    filter_size: int = _allowed(1, Allowed(int, 1, 32))
+    num_dist_bins: int = _allowed(5, Allowed(int, 1, 1000))
+    bin_displacement: float = _allowed(1.0, Allowed(float, 1e-6, 1e3))
+    feat_stride: int = _allowed(16, Allowed(int, 16, 16))
+    out_feature_dim: int = _allowed(512, _DIM)
+    target_mask_act: str = _allowed("sigmoid", Allowed(str, choices=("sigmoid", "linear")))
+    iou_input_dim: tuple[int, int] = _allowed((256, 256), Allowed(int, 1, 4096, length=2))
+    iou_inter_dim: tuple[int, int] = _allowed((256, 256), Allowed(int, 1, 4096, length=2))
+    optim_iter: int = _allowed(5, Allowed(int, 0, 50))
+    optim_init_step: float = _allowed(1.0, _FLOAT)
+    optim_init_reg: float = _allowed(0.01, _FLOAT)
+    init_gauss_sigma: float = _allowed(1.0, Allowed(float, 1e-6, 1e3))
+    mask_init_factor: float = _allowed(4.0, _FLOAT)
 
     @classmethod
     def from_kwds(cls, kwds: Mapping[str, Any], extra: tuple[str, ...] = ()) -> DiMPConfig:
         """Validate constructor ``kwds``; names in ``extra`` are skipped (the caller's own)."""
-        fields = {field.name for field in dataclasses.fields(cls)}
+        fields = {field.name: field.metadata["allowed"] for field in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for name, value in kwds.items():
             if name in extra or name in TRAINING_ONLY_KWDS:
                 continue
             if name in REQUIRED_KWDS:
-                if _normalised(value) != REQUIRED_KWDS[name]:
+                required = REQUIRED_KWDS[name]
+                value = _normalised(value)
+                if not (isinstance(value, type(required)) and value == required):
                     raise UnsupportedArchitectureError(
-                        f"constructor argument {name}={value!r} is not supported "
-                        f"(only {REQUIRED_KWDS[name]!r})"
+                        f"constructor argument {name}={shown_value(value)} is not supported "
+                        f"(only {required!r})"
                     )
             elif name in fields:
-                values[name] = tuple(value) if isinstance(value, list) else value
+                values[name] = check_constructor_argument(name, value, fields[name])
             else:
                 raise UnsupportedArchitectureError(f"unknown constructor argument {name!r}")
-        config = cls(**values)
-        if config.feat_stride != 16:
-            raise UnsupportedArchitectureError("only feat_stride=16 (backbone layer3) is supported")
-        return config
+        return cls(**values)
 
 
 def _normalised(value: Any) -> Any:
@@ -396,12 +410,15 @@ def build_dimpnet50(kwds: Mapping[str, Any]) -> DiMPNet:
 
 def build_det_dimpnet50(kwds: Mapping[str, Any]) -> DeTNet:
     """DeT DiMP-50 from DeT ``dimp50_DeT`` constructor arguments (``merge_type`` included)."""
-    merge_type = str(kwds.get("merge_type", "max"))
-    if merge_type == "weightedSum":
+    merge_type = kwds.get("merge_type", "max")
+    if isinstance(merge_type, str) and merge_type == "weightedSum":
         raise UnsupportedArchitectureError(
             "DeT merge_type 'weightedSum' is broken in the reference (its weights are never "
             "stored on the network), so no such checkpoint can exist"
         )
+    merge_type = check_constructor_argument(
+        "merge_type", merge_type, Allowed(str, choices=MERGE_TYPES)
+    )
     config = DiMPConfig.from_kwds(kwds, extra=("merge_type", "W_rgb", "W_depth"))
     backbone = resnet50()
     return DeTNet(

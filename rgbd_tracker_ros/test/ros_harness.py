@@ -12,9 +12,10 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -56,11 +57,18 @@ class Recorder:
 
 
 class Graph:
-    """Owns rclpy, an executor thread, a camera publisher node and a recorder node."""
+    """Owns rclpy, an executor thread, a camera publisher node and a recorder node.
+
+    The executor is single-threaded, as ``rclpy.spin`` is in the node's own process. rclpy's
+    MultiThreadedExecutor (rclpy 7.1, Jazzy) submits a callback that is queued but not yet
+    started to its thread pool again on every turn of its loop instead of waiting
+    (ros2/rclpy#1452): its spin thread holds the GIL most of the time and starves the test's
+    camera loop, which then published at a fraction of its rate on a busy machine.
+    """
 
     def __init__(self) -> None:
         rclpy.init()
-        self.executor = MultiThreadedExecutor(num_threads=4)
+        self.executor = SingleThreadedExecutor()
         self.client_node = Node("test_client")
         self.executor.add_node(self.client_node)
         self.record = Recorder()
@@ -74,7 +82,10 @@ class Graph:
         n.create_subscription(DiagnosticArray, "/diagnostics", self.record.diagnostics.append, 100)
         self.init_client = n.create_client(InitTarget, "/tracker/init")
         self.node: TrackerNode | None = None
-        self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self._stop = Future()
+        self._spinner = threading.Thread(
+            target=self.executor.spin_until_future_complete, args=(self._stop,), daemon=True
+        )
         self._spinner.start()
 
     def start_tracker(self, **overrides) -> TrackerNode:
@@ -143,13 +154,15 @@ class Graph:
         return [t for t in list(self.record.targets) if stamp_to_ns(t.header.stamp) == stamp]
 
     def close(self) -> None:
+        """Stop spinning first, so that no callback runs while the graph is torn down."""
+        self._stop.set_result(True)
+        self._spinner.join(timeout=30)
         if self.node is not None:
             self.node.close()
         self.executor.shutdown()
         for node in self.executor.get_nodes():
             node.destroy_node()
         rclpy.try_shutdown()
-        self._spinner.join(timeout=5)
 
 
 def gray_frame(width: int = 160, height: int = 120, value: int = 128) -> np.ndarray:

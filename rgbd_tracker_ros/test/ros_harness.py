@@ -37,6 +37,19 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, step: float =
     return predicate()
 
 
+@dataclass(frozen=True)
+class Fed:
+    """A frame the node received: its header, stamp and when the hand-over was seen (ns).
+
+    Both times are on the ROS clock the node stamps its results with; the frame reached
+    the worker before ``seen``.
+    """
+
+    header: Header
+    stamp: int
+    seen: int
+
+
 @dataclass
 class Recorder:
     targets: list[TrackedTarget] = field(default_factory=list)
@@ -139,6 +152,22 @@ class Graph:
             self.depth_pub.publish(depth_msg)
         self.info_pub.publish(info_msg)
         return header
+
+    def feed(self, color: np.ndarray, depth_mm: np.ndarray, intrinsics: Intrinsics) -> Fed:
+        """Publish a frame and wait until the node has handed it to its tracking worker.
+
+        Frames fed this way reach the worker one at a time and in order: none is in flight
+        when the next one is published.
+        """
+        header = self.publish(color, depth_mm, intrinsics)
+        stamp = stamp_to_ns(header.stamp)
+
+        def handed_over() -> bool:
+            latest = self.node._latest if self.node is not None else None
+            return latest is not None and stamp_to_ns(latest.header.stamp) >= stamp
+
+        assert wait_for(handed_over, step=0.005), "the node never received the frame"
+        return Fed(header, stamp, self.client_node.get_clock().now().nanoseconds)
 
     def init(self, box, stamp_ns: int = 0) -> InitTarget.Response:
         request = InitTarget.Request(

@@ -128,7 +128,8 @@ class Graph:
         node.trigger_configure()
         node.trigger_activate()
         assert self.init_client.wait_for_service(timeout_sec=10.0)
-        assert wait_for(lambda: self.color_pub.get_subscription_count() > 0)
+        inputs = (self.color_pub, self.depth_pub, self.info_pub)
+        assert wait_for(lambda: all(pub.get_subscription_count() > 0 for pub in inputs))
         return node
 
     def publish(
@@ -179,8 +180,10 @@ class Graph:
         return future.result()
 
     def targets_for(self, header: Header) -> list[TrackedTarget]:
-        stamp = stamp_to_ns(header.stamp)
-        return [t for t in list(self.record.targets) if stamp_to_ns(t.header.stamp) == stamp]
+        return _stamped(self.record.targets, header)
+
+    def poses_for(self, header: Header) -> list[PoseStamped]:
+        return _stamped(self.record.poses, header)
 
     def close(self) -> None:
         """Stop spinning first, so that no callback runs while the graph is torn down."""
@@ -192,6 +195,12 @@ class Graph:
         for node in self.executor.get_nodes():
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def _stamped(messages: list, header: Header) -> list:
+    """The recorded messages that carry ``header``'s stamp."""
+    stamp = stamp_to_ns(header.stamp)
+    return [m for m in list(messages) if stamp_to_ns(m.header.stamp) == stamp]
 
 
 def gray_frame(width: int = 160, height: int = 120, value: int = 128) -> np.ndarray:

@@ -20,9 +20,12 @@ FRAMES = 60
 WIDTH, HEIGHT = 640, 480
 
 # A camera-like publisher in its own process: reliable keep-last 10 (RealSense's
-# SYSTEM_DEFAULT), 30 Hz, one 921 KB rgb8 image per frame.
+# SYSTEM_DEFAULT), 30 Hz, one 921 KB rgb8 image per frame. It starts once it has matched the
+# subscriber and the test says on stdin that the subscriber has matched it, and it stays up
+# until killed, so that neither discovery nor its exit can cost frames.
 PUBLISHER = textwrap.dedent(
     f"""
+    import sys
     import time
     import rclpy
     from sensor_msgs.msg import Image
@@ -31,17 +34,16 @@ PUBLISHER = textwrap.dedent(
     rclpy.init()
     node = rclpy.create_node("camera_like_publisher")
     pub = node.create_publisher(Image, "/dds_profile_test/image", 10)
-    deadline = time.monotonic() + 30.0
-    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+    while pub.get_subscription_count() == 0:
         time.sleep(0.05)
-    time.sleep(1.0)
+    sys.stdin.readline()
     data = bytes(range(256)) * ({WIDTH} * {HEIGHT} * 3 // 256)
     for i in range({FRAMES}):
         msg = Image(height={HEIGHT}, width={WIDTH}, encoding="rgb8", step={WIDTH} * 3, data=data)
         msg.header.frame_id = str(i)
         pub.publish(msg)
         time.sleep(1.0 / 30.0)
-    time.sleep(1.0)
+    sys.stdin.read()
     """
 )
 
@@ -65,27 +67,35 @@ def test_profile_segment_holds_large_camera_images():
     assert participant is not None and participant.get("is_default_profile") == "true"
 
 
+def _spin_until(node: Node, done, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    return done()
+
+
 def test_best_effort_subscriber_gets_whole_frames_from_another_process():
     rclpy.init()
     node = Node("dds_profile_probe")
     received: list[int] = []
-    # Depth 10 so that a slow test executor cannot cost frames: only transport loss counts.
+    # A history for every frame, so that a slow test executor cannot cost frames: only
+    # transport loss counts.
     qos = QoSProfile(
-        reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=10
+        reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=FRAMES
     )
-    node.create_subscription(
+    subscription = node.create_subscription(
         Image,
         "/dds_profile_test/image",
         lambda msg: received.append(len(msg.data) == WIDTH * HEIGHT * 3),
         qos,
     )
-    publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER])
+    publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER], stdin=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 90.0
-        while publisher.poll() is None and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.05)
-        for _ in range(20):
-            rclpy.spin_once(node, timeout_sec=0.05)
+        assert _spin_until(node, lambda: subscription.get_publisher_count() > 0, 90.0)
+        publisher.stdin.write(b"go\n")
+        publisher.stdin.flush()
+        # A lost frame never comes: past the deadline, what arrived is judged.
+        _spin_until(node, lambda: len(received) == FRAMES, 60.0)
     finally:
         publisher.kill()
         publisher.wait()

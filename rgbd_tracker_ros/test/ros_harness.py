@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,10 +11,8 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -23,6 +20,7 @@ from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import Intrinsics
 from rgbd_tracker_ros.ros.conversions import frame_messages, stamp_to_ns
+from rgbd_tracker_ros.ros.spinning import BackgroundSpinner
 from rgbd_tracker_ros.ros.tracker_node import TrackerNode
 
 OPTICAL_FRAME = "camera_color_optical_frame"
@@ -72,18 +70,13 @@ class Recorder:
 class Graph:
     """Owns rclpy, an executor thread, a camera publisher node and a recorder node.
 
-    The executor is single-threaded, as ``rclpy.spin`` is in the node's own process. rclpy's
-    MultiThreadedExecutor (rclpy 7.1, Jazzy) submits a callback that is queued but not yet
-    started to its thread pool again on every turn of its loop instead of waiting
-    (ros2/rclpy#1452): its spin thread holds the GIL most of the time and starves the test's
-    camera loop, which then published at a fraction of its rate on a busy machine.
+    Spun single-threaded (``BackgroundSpinner``), as ``rclpy.spin`` is in the node's own
+    process.
     """
 
     def __init__(self) -> None:
         rclpy.init()
-        self.executor = SingleThreadedExecutor()
         self.client_node = Node("test_client")
-        self.executor.add_node(self.client_node)
         self.record = Recorder()
         n = self.client_node
         self.color_pub = n.create_publisher(Image, "/cam/color", 10)
@@ -95,11 +88,7 @@ class Graph:
         n.create_subscription(DiagnosticArray, "/diagnostics", self.record.diagnostics.append, 100)
         self.init_client = n.create_client(InitTarget, "/tracker/init")
         self.node: TrackerNode | None = None
-        self._stop = Future()
-        self._spinner = threading.Thread(
-            target=self.executor.spin_until_future_complete, args=(self._stop,), daemon=True
-        )
-        self._spinner.start()
+        self.spinner = BackgroundSpinner(self.client_node)
 
     def start_tracker(self, **overrides) -> TrackerNode:
         values = {
@@ -119,7 +108,7 @@ class Graph:
                 "color/camera_info:=/cam/info",
             ],
         )
-        self.executor.add_node(node)
+        self.spinner.add(node)
         self.node = node
         return node
 
@@ -186,14 +175,11 @@ class Graph:
         return _stamped(self.record.poses, header)
 
     def close(self) -> None:
-        """Stop spinning first, so that no callback runs while the graph is torn down."""
-        self._stop.set_result(True)
-        self._spinner.join(timeout=30)
+        self.spinner.stop()
         if self.node is not None:
             self.node.close()
-        self.executor.shutdown()
-        for node in self.executor.get_nodes():
-            node.destroy_node()
+            self.node.destroy_node()
+        self.client_node.destroy_node()
         rclpy.try_shutdown()
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
+from rgbd_tracker_ros.ros.spinning import BackgroundSpinner
 
 
 def test_dds_is_kept_on_this_machine():
@@ -30,23 +29,20 @@ def test_state_constants_match_the_tracker_api():
 @pytest.fixture
 def make_node():
     rclpy.init()
-    executor = SingleThreadedExecutor()
+    spinner = BackgroundSpinner()
     nodes: list[Node] = []
 
     def make(name: str) -> Node:
         node = Node(name)
-        executor.add_node(node)
+        spinner.add(node)
         nodes.append(node)
         return node
 
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
     yield make
-    executor.shutdown()
+    spinner.stop()
     for node in nodes:
         node.destroy_node()
     rclpy.shutdown()
-    spinner.join(timeout=5)
 
 
 def _wait_for(predicate, timeout: float = 10.0) -> bool:

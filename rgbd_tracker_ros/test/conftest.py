@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -66,24 +65,22 @@ def graph():
 def make_node():
     """``make(name)`` gives a node spun on one executor thread; all are destroyed after."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
+    from rgbd_tracker_ros.ros.spinning import BackgroundSpinner
+
     rclpy.init()
-    executor = SingleThreadedExecutor()
+    spinner = BackgroundSpinner()
     nodes: list[Node] = []
 
     def make(name: str) -> Node:
         node = Node(name)
-        executor.add_node(node)
+        spinner.add(node)
         nodes.append(node)
         return node
 
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
     yield make
-    executor.shutdown()
+    spinner.stop()
     for node in nodes:
         node.destroy_node()
     rclpy.shutdown()
-    spinner.join(timeout=5)

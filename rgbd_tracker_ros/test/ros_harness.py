@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
@@ -24,6 +22,7 @@ from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.geometry import Intrinsics
 from rgbd_tracker_ros.ros.conversions import frame_messages, stamp_to_ns
+from rgbd_tracker_ros.ros.spinning import BackgroundSpinner
 from rgbd_tracker_ros.ros.tracker_node import TrackerNode
 
 OPTICAL_FRAME = "camera_color_optical_frame"
@@ -49,6 +48,19 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, step: float =
     return predicate()
 
 
+@dataclass(frozen=True)
+class Fed:
+    """A frame the node received: its header, stamp and when the hand-over was seen (ns).
+
+    Both times are on the ROS clock the node stamps its results with; the frame reached
+    the worker before ``seen``.
+    """
+
+    header: Header
+    stamp: int
+    seen: int
+
+
 @dataclass
 class Recorder:
     targets: list[TrackedTarget] = field(default_factory=list)
@@ -70,13 +82,15 @@ class Recorder:
 
 
 class Graph:
-    """Owns rclpy, an executor thread, a camera publisher node and a recorder node."""
+    """Owns rclpy, an executor thread, a camera publisher node and a recorder node.
+
+    Spun single-threaded (``BackgroundSpinner``), as ``rclpy.spin`` is in the node's own
+    process.
+    """
 
     def __init__(self) -> None:
         rclpy.init()
-        self.executor = MultiThreadedExecutor(num_threads=4)
         self.client_node = Node("test_client")
-        self.executor.add_node(self.client_node)
         self.record = Recorder()
         n = self.client_node
         self.color_pub = n.create_publisher(Image, CAMERA[0], 10)
@@ -88,8 +102,7 @@ class Graph:
         n.create_subscription(DiagnosticArray, "/diagnostics", self.record.diagnostics.append, 100)
         self.init_client = n.create_client(InitTarget, "/tracker/init")
         self.node: TrackerNode | None = None
-        self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
-        self._spinner.start()
+        self.spinner = BackgroundSpinner(self.client_node)
 
     def start_tracker(self, inputs: tuple[str, str, str] = CAMERA, **overrides) -> TrackerNode:
         """A tracker node (not yet configured) reading color, depth, camera_info from
@@ -107,7 +120,7 @@ class Graph:
             parameter_overrides=[Parameter(k, value=v) for k, v in values.items()],
             cli_args=cli_args,
         )
-        self.executor.add_node(node)
+        self.spinner.add(node)
         self.node = node
         return node
 
@@ -117,7 +130,8 @@ class Graph:
         node.trigger_activate()
         assert self.init_client.wait_for_service(timeout_sec=60.0)
         if inputs == CAMERA:
-            assert wait_for(lambda: self.color_pub.get_subscription_count() > 0)
+            inputs = (self.color_pub, self.depth_pub, self.info_pub)
+            assert wait_for(lambda: all(pub.get_subscription_count() > 0 for pub in inputs))
         return node
 
     def publish(
@@ -142,6 +156,22 @@ class Graph:
         self.info_pub.publish(info_msg)
         return header
 
+    def feed(self, color: np.ndarray, depth_mm: np.ndarray, intrinsics: Intrinsics) -> Fed:
+        """Publish a frame and wait until the node has handed it to its tracking worker.
+
+        Frames fed this way reach the worker one at a time and in order: none is in flight
+        when the next one is published.
+        """
+        header = self.publish(color, depth_mm, intrinsics)
+        stamp = stamp_to_ns(header.stamp)
+
+        def handed_over() -> bool:
+            latest = self.node._latest if self.node is not None else None
+            return latest is not None and stamp_to_ns(latest.header.stamp) >= stamp
+
+        assert wait_for(handed_over, step=0.005), "the node never received the frame"
+        return Fed(header, stamp, self.client_node.get_clock().now().nanoseconds)
+
     def init(self, box, stamp_ns: int = 0) -> InitTarget.Response:
         request = InitTarget.Request(
             x=float(box[0]), y=float(box[1]), width=float(box[2]), height=float(box[3])
@@ -152,17 +182,24 @@ class Graph:
         return future.result()
 
     def targets_for(self, header: Header) -> list[TrackedTarget]:
-        stamp = stamp_to_ns(header.stamp)
-        return [t for t in list(self.record.targets) if stamp_to_ns(t.header.stamp) == stamp]
+        return _stamped(self.record.targets, header)
+
+    def poses_for(self, header: Header) -> list[PoseStamped]:
+        return _stamped(self.record.poses, header)
 
     def close(self) -> None:
+        self.spinner.stop()
         if self.node is not None:
             self.node.close()
-        self.executor.shutdown()
-        for node in self.executor.get_nodes():
-            node.destroy_node()
+            self.node.destroy_node()
+        self.client_node.destroy_node()
         rclpy.try_shutdown()
-        self._spinner.join(timeout=5)
+
+
+def _stamped(messages: list, header: Header) -> list:
+    """The recorded messages that carry ``header``'s stamp."""
+    stamp = stamp_to_ns(header.stamp)
+    return [m for m in list(messages) if stamp_to_ns(m.header.stamp) == stamp]
 
 
 def gray_frame(width: int = 160, height: int = 120, value: int = 128) -> np.ndarray:

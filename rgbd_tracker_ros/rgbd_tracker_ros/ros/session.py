@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import Header
 
@@ -31,6 +30,7 @@ from rgbd_tracker_msgs.srv import InitTarget
 from rgbd_tracker_ros.paths import config_dir
 from rgbd_tracker_ros.ros.conversions import stamp_to_ns
 from rgbd_tracker_ros.ros.sequence_player import SequencePlayer
+from rgbd_tracker_ros.ros.spinning import BackgroundSpinner
 
 LOG = logging.getLogger(__name__)
 
@@ -190,11 +190,7 @@ def _play(sequence: Path, rate: float) -> SessionResult:
         parameter_overrides=_player_parameters(sequence, rate),
     )
     recorder = Recorder()
-    executor = SingleThreadedExecutor()
-    executor.add_node(player)
-    executor.add_node(recorder)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    spinner = BackgroundSpinner(player, recorder)
     try:
         target_id = _start_tracking(player, recorder)
         start = time.time()
@@ -213,11 +209,10 @@ def _play(sequence: Path, rate: float) -> SessionResult:
             target_id=target_id,
         )
     finally:
-        executor.shutdown()
+        spinner.stop()
         player.destroy_node()
         recorder.destroy_node()
         rclpy.try_shutdown()
-        spinner.join(timeout=5)
 
 
 def _player_parameters(sequence: Path, rate: float):

@@ -34,7 +34,6 @@ from rcl_interfaces.srv import (
     SetParameters,
     SetParametersAtomically,
 )
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -52,6 +51,7 @@ from rgbd_tracker_ros.ros.conversions import frame_messages, ns_to_stamp, stamp_
 from rgbd_tracker_ros.ros.dds import apply_large_image_profile
 from rgbd_tracker_ros.ros.parameters import PARAMETERS, runtime_names
 from rgbd_tracker_ros.ros.session import REMAPS, NodeProcess, tracker_command
+from rgbd_tracker_ros.ros.spinning import BackgroundSpinner
 from rgbd_tracker_ros.sequences.synthetic import RenderedFrame, SyntheticConfig, SyntheticSequence
 
 LOG = logging.getLogger(__name__)
@@ -320,22 +320,18 @@ class StressClient(Node):
 
 
 class Graph:
-    """rclpy in its own context with a ``StressClient`` spun on a background executor."""
+    """rclpy in its own context with a ``StressClient`` spun on a background thread."""
 
     def __init__(self) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.client = StressClient(self.context)
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
-        self.executor.add_node(self.client)
-        self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
-        self._spinner.start()
+        self.spinner = BackgroundSpinner(self.client, context=self.context)
 
     def close(self) -> None:
-        self.executor.shutdown()
+        self.spinner.stop()
         self.client.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._spinner.join(timeout=5)
 
 
 # --- does it track? ---------------------------------------------------------------------------

@@ -51,13 +51,16 @@ def test_the_tracker_node_leaves_fast_dds_alone(monkeypatch):
     """The node never sets a profile for itself: the user's environment stands."""
     monkeypatch.delenv(PROFILE_ENV, raising=False)
     monkeypatch.delenv(BUILTIN_TRANSPORTS_ENV, raising=False)
-    argv = ["tracker_node", "--ros-args", "-p", "autostart:=false"]
+    # A name of its own: a "tracker" left in the graph by an earlier test's process must not
+    # count as this one being up.
+    name = f"tracker_dds_env_{os.getpid()}"
+    argv = ["tracker_node", "--ros-args", "-p", "autostart:=false", "-r", f"__node:={name}"]
     node = threading.Thread(target=tracker_node.main, args=(argv,), daemon=True)
     node.start()
     try:
         assert wait_for(rclpy.ok), "rclpy did not start"
         probe = rclpy.create_node("dds_probe")  # in the node's context
-        assert wait_for(lambda: "tracker" in probe.get_node_names(), timeout=60)
+        assert wait_for(lambda: name in probe.get_node_names(), timeout=60)
         probe.destroy_node()
         assert PROFILE_ENV not in os.environ
         assert BUILTIN_TRANSPORTS_ENV not in os.environ
@@ -83,9 +86,10 @@ def test_best_effort_subscriber_gets_whole_frames_from_another_process():
     rclpy.init()
     node = Node("dds_profile_probe")
     received: list[bool] = []
-    # Depth 10 so that a slow test executor cannot cost frames: only transport loss counts.
+    # A history for every frame, so that a slow test executor cannot cost frames: only
+    # transport loss counts.
     qos = QoSProfile(
-        reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=10
+        reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST, depth=FRAMES
     )
     node.create_subscription(
         Image,

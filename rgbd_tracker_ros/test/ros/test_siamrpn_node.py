@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from ros_harness import Graph, small_intrinsics, wait_for
 
@@ -47,8 +48,13 @@ def _frame(index: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_tracks_through_the_node(graph: Graph, tmp_path, name):
     build, architecture, overrides = RUNS[name]
+    # Fixed weights: some random draws saturate a score to exactly 1.0, which thresholds of 1
+    # do not call LOST (the LT run failed about one time in eight unseeded).
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = build({})
     model = save_scripted(
-        build({}),
+        net,
         tmp_path / f"{name}.ts",
         name,
         architecture,

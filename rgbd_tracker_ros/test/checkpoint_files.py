@@ -46,6 +46,10 @@ def record(full_name: str, **attributes: Any) -> ckpt.CheckpointRecord:
     return instance
 
 
+# The trainers' actor class per network class (recorded as 'actor_type').
+ACTORS = {"OSTrack": "OSTrackActor", "ViPTrack": "ViPTActor"}
+
+
 def save_training_record(
     path: str | Path,
     state_dict: Mapping[str, torch.Tensor],
@@ -53,12 +57,15 @@ def save_training_record(
     kwds: Mapping[str, Any],
     net_type: str,
     legacy_format: bool = False,
+    records: str = "ltr.admin",
 ) -> Path:
     """Write ``state_dict`` in the layout of pytracking's ``LTRTrainer.save_checkpoint``.
 
     ``constructor`` (fun_module, fun_name) becomes a ``NetConstructor`` record with ``kwds``
-    (``None``: no constructor, as in a stripped file). ``legacy_format`` writes the pre-1.6
-    (non-zip) serialisation that older released files use.
+    (``None``: no constructor, as in a stripped file or any OSTrack/ViPT file). ``records`` is
+    the module prefix of the trainer's settings/stats classes (``lib.train.admin`` for
+    OSTrack's trainer, a copy of pytracking's, used by ViPT too). ``legacy_format`` writes the
+    pre-1.6 (non-zip) serialisation that older released files use.
     """
     net_constructor = None
     if constructor is not None:
@@ -71,7 +78,7 @@ def save_training_record(
         )
     state = {
         "epoch": 50,
-        "actor_type": "DiMPActor",
+        "actor_type": ACTORS.get(net_type, "DiMPActor"),
         "net_type": net_type,
         "net": OrderedDict(state_dict),
         "net_info": None,
@@ -79,14 +86,18 @@ def save_training_record(
         "optimizer": {"state": {}, "param_groups": [{"lr": 2e-4, "params": [0, 1, 2]}]},
         "stats": OrderedDict(
             train=OrderedDict(
-                {"Loss/total": record("ltr.admin.stats.AverageMeter", avg=0.5, count=10)}
+                {
+                    "Loss/total": record(f"{records}.stats.AverageMeter", avg=0.5, count=10),
+                    "LearningRate/group0": record(f"{records}.stats.StatValue", val=4e-5),
+                }
             )
         ),
         "settings": record(
-            "ltr.admin.settings.Settings",
-            env=record("ltr.admin.local.EnvironmentSettings", workspace_dir="/nonexistent"),
+            f"{records}.settings.Settings",
+            env=record(f"{records}.local.EnvironmentSettings", workspace_dir="/nonexistent"),
             batch_size=26,
-            module_name="dimp",
+            device=torch.device("cuda:0"),
+            search_area_factor={"template": 2.0, "search": 4.0},
         ),
     }
     path = Path(path)
@@ -111,8 +122,10 @@ def write_official_layout_checkpoint(
     kwds = dict(arch.default_kwds if kwds is None else kwds)
     if network is None:
         network = ckpt.build_network(arch, kwds)
+    # OSTrack's trainer (and ViPT's copy) records no constructor and pickles its own classes.
+    records = "ltr.admin" if arch.constructor is not None else "lib.train.admin"
     return save_training_record(
-        path, network.state_dict(), arch.constructor, kwds, arch.net_type, legacy_format
+        path, network.state_dict(), arch.constructor, kwds, arch.net_type, legacy_format, records
     )
 
 

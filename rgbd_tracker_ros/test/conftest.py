@@ -84,3 +84,24 @@ def make_node():
     for node in nodes:
         node.destroy_node()
     rclpy.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ostrack_models(tmp_path_factory):
+    """Full-size random-weight OSTrack-256 and ViPT checkpoints in the official trainer layout
+    and their exported TorchScript files, made once per session (ViT-B is large):
+    ``{architecture: (eager network, checkpoint path, exported path)}``."""
+    from checkpoint_files import write_official_layout_checkpoint
+
+    from rgbd_tracker_ros.tracking.model import export_checkpoint
+    from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
+
+    folder = tmp_path_factory.mktemp("ostrack_models")
+    models = {}
+    for seed, arch in enumerate(("ostrack256", "vipt_rgbd")):
+        torch.manual_seed(seed)
+        spec = ckpt.architecture(arch)
+        network = ckpt.build_network(spec, spec.default_kwds).eval()
+        path = write_official_layout_checkpoint(folder / f"{arch}.pth", arch, network=network)
+        models[arch] = (network, path, export_checkpoint(path, folder / f"{arch}.ts"))
+    return models

@@ -60,6 +60,17 @@ class TrackerModel:
     architecture: str
 
 
+def refuse_other_input(tracker: str, uses_depth: bool, net: Any, counterpart: str) -> None:
+    """An RGB tracker cannot feed an RGB-D network nor the reverse: ValueError naming
+    ``counterpart``, the tracker that runs ``net``."""
+    if bool(net.uses_depth) != uses_depth:
+        kind = "an RGB-D" if net.uses_depth else "an RGB-only"
+        raise ValueError(
+            f"tracker {tracker!r} cannot run {kind} network ({net.architecture}); "
+            f"use the {counterpart} tracker"
+        )
+
+
 def export_checkpoint(
     checkpoint: str | Path,
     output: str | Path,

@@ -58,7 +58,7 @@ from rgbd_tracker_ros.tracking.dimp.preprocessing import (
     sample_patch,
     sample_patch_multiscale,
 )
-from rgbd_tracker_ros.tracking.model import TrackerModel
+from rgbd_tracker_ros.tracking.model import TrackerModel, refuse_other_input
 from rgbd_tracker_ros.tracking.stopwatch import Stopwatch
 
 LOG = logging.getLogger(__name__)
@@ -106,12 +106,7 @@ class DiMPTracker:
     uses_depth: ClassVar[bool] = False
 
     def __init__(self, net: Any, params: DiMPParams, device: torch.device) -> None:
-        if bool(net.uses_depth) != self.uses_depth:
-            kind = "an RGB-D (DeT)" if net.uses_depth else "an RGB-only"
-            raise ValueError(
-                f"tracker {self.name!r} cannot run {kind} network ({net.architecture}); "
-                f"use the {'det' if net.uses_depth else 'dimp'} tracker"
-            )
+        refuse_other_input(self.name, self.uses_depth, net, "det" if net.uses_depth else "dimp")
         stride = int(net.feature_stride)
         if params.image_sample_size % stride:
             raise ValueError(

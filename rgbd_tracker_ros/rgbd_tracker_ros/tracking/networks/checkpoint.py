@@ -1,20 +1,25 @@
-"""Official pytracking / DeT / TrDiMP / pysot checkpoints: safe reading and architecture dispatch.
+"""Official pytracking / DeT / TrDiMP / pysot / OSTrack / ViPT checkpoints: safe reading and
+architecture dispatch.
 
-The released files (``dimp50.pth``, ``DeT_DiMP50_Max.pth``, ``trdimp_net.pth.tar``, ...) are
-``torch.save`` pickles of a training record: ``net`` (the state dict), ``constructor`` (a
-pytracking ``NetConstructor`` naming the network function and its keyword arguments) and
-training bookkeeping (``settings``, ``stats``, optimizer state). Unpickling them the usual way
-would import pytracking and could run arbitrary code, so this module loads with
-``weights_only=True``: only tensors, plain containers, numpy numbers and inert stand-in classes
-for the pytracking records are accepted; anything else (a reducer calling ``os.system``, an
-unknown class) is refused before it runs.
+The released files (``dimp50.pth``, ``DeT_DiMP50_Max.pth``, ``trdimp_net.pth.tar``,
+``OSTrack_ep0300.pth.tar``, ``ViPT_deep_rgbd.pth``, ...) are ``torch.save`` pickles of a
+training record: ``net`` (the state dict), ``constructor`` (pytracking: a ``NetConstructor``
+naming the network function and its keyword arguments; OSTrack/ViPT: None) and training
+bookkeeping (``settings``, ``stats``, optimizer state). Unpickling them the usual way would
+import pytracking (``ltr``) or OSTrack's ``lib`` and could run arbitrary code, so this module
+loads with ``weights_only=True``: only tensors, plain containers, numpy numbers and inert
+stand-in classes for the trainers' records are accepted; anything else (a reducer calling
+``os.system``, an unknown class) is refused before it runs. A bare ``{'net': ...}`` or a bare
+state dict is read the same way.
 
 The ``constructor`` picks the architecture (``ARCHITECTURES``) and its arguments (filter size,
-distance bins, DeT merge type, ...); the state dict must then match that architecture exactly.
+distance bins, DeT merge type, ...); without one, the ``net_type`` and marker entries of the
+state dict pick it, with the configuration the reference trains it with (OSTrack's input sizes
+show in its position embeddings). The state dict must then match that architecture exactly.
 pysot's model zoo files (SiamRPN++ ``model.pth``) are bare state dicts; its training snapshots
 wrap one as ``{'state_dict': ...}``, and multi-GPU training prefixes every name with ``module.``:
 all three are read as pysot's ``load_pretrain`` reads them, the architecture then told by the
-state dict's own names and shapes (``Architecture.marker``/``marker_shape``).
+state dict's own names and shapes (``Architecture.markers``).
 (The tests write random-weight files in the same layout: ``test/checkpoint_files.py``.)
 """
 
@@ -37,8 +42,8 @@ from torch import nn
 LOG = logging.getLogger(__name__)
 
 # Top-level packages of the classes pickled in official checkpoints (``dlframework`` is the
-# pre-release name of ``ltr`` found in old ATOM-era files).
-RECORD_PACKAGES = ("ltr", "pytracking", "dlframework")
+# pre-release name of ``ltr`` found in old ATOM-era files; ``lib`` is OSTrack's and ViPT's).
+RECORD_PACKAGES = ("ltr", "pytracking", "dlframework", "lib")
 KNOWN_RECORD_CLASSES = (
     "ltr.admin.model_constructor.NetConstructor",
     "ltr.admin.stats.AverageMeter",
@@ -50,6 +55,10 @@ KNOWN_RECORD_CLASSES = (
     "dlframework.common.utils.stats.StatValue",
     "dlframework.common.utils.settings.Settings",
     "dlframework.common.utils.local.EnvironmentSettings",
+    "lib.train.admin.stats.AverageMeter",
+    "lib.train.admin.stats.StatValue",
+    "lib.train.admin.settings.Settings",
+    "lib.train.admin.local.EnvironmentSettings",
 )
 # Each unknown pytracking class costs one more read of the file; real files hold a handful.
 MAX_RECORD_CLASSES = 64
@@ -77,12 +86,21 @@ DIMP50_TRAIN_KWDS: dict[str, Any] = {
 
 # A pysot SiamRPN++ state dict: its first neck convolution, whose width tells the configuration.
 PYSOT_MARKER = "neck.downsample2.downsample.0.weight"
+PYSOT_FAMILY = "rpn_head."
 # pysot saves ``{'state_dict': ...}`` in training snapshots; DataParallel adds this prefix.
 PYSOT_STATE_DICT_KEY = "state_dict"
 DATA_PARALLEL_PREFIX = "module."
 # BatchNorm counters: training bookkeeping unused at inference, absent from files saved before
 # torch 0.4.1 (pysot's loader tolerates that), so a missing one is taken from the fresh network.
 BATCH_COUNTER_SUFFIX = ".num_batches_tracked"
+
+# The experiment configurations' network values (OSTrack experiments/ostrack/vitb_*_mae_ce_
+# 32x4_ep300.yaml, ViPT experiments/vipt/deep_rgbd.yaml); the rest is OSTrackConfig's defaults.
+OSTRACK_CONFIGS: dict[str, dict[str, Any]] = {
+    "ostrack256": {"template_size": 128, "search_size": 256},
+    "ostrack384": {"template_size": 192, "search_size": 384},
+    "vipt_rgbd": {"template_size": 128, "search_size": 256},
+}
 
 
 class CheckpointError(ValueError):
@@ -234,19 +252,46 @@ for _name in KNOWN_RECORD_CLASSES:
     record_class(_name)
 
 
+# A state-dict entry that identifies an architecture: a key prefix (shape None) or an exact
+# key with its shape.
+Marker = tuple[str, tuple[int, ...] | None]
+
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """A network this package can build from an official checkpoint."""
 
     name: str
-    # (fun_module, fun_name) of the reference constructor; None: files never carry one (pysot)
+    # (fun_module, fun_name) of the reference constructor; None where the reference records
+    # none (pysot, OSTrack, ViPT: the network is built from the experiment configuration).
     constructor: tuple[str, str] | None
     builder: str  # "module:function" taking the constructor kwds, returning the nn.Module
     net_type: str  # type(net).__name__ in the reference, stored as 'net_type'
-    marker: str | None = None  # state-dict key prefix that tells it from same-constructor nets
-    # Shape of the state-dict entry ``marker`` (a full key then), to tell same-named nets apart.
-    marker_shape: tuple[int, ...] | None = None
+    # Entries that tell it from other candidates; all must be present, the most specific wins.
+    markers: tuple[Marker, ...] = ()
+    # Key prefix every state dict of its family has (told apart from other families by it).
+    family: str = "feature_extractor."
     default_kwds: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+VIPT_MARKERS: tuple[Marker, ...] = (("backbone.prompt_blocks.", None),)
+
+
+def _ostrack_family(
+    name: str, builder: str, net_type: str, markers: tuple[Marker, ...]
+) -> Architecture:
+    """An OSTrack-trainer network: no constructor recorded, told apart by the search position
+    embeddings' shape (its input size) and its own markers."""
+    tokens = (OSTRACK_CONFIGS[name]["search_size"] // 16) ** 2
+    return Architecture(
+        name=name,
+        constructor=None,
+        builder=f"rgbd_tracker_ros.tracking.networks.{builder}",
+        net_type=net_type,
+        markers=(("backbone.pos_embed_x", (1, tokens, 768)), *markers),
+        family="box_head.",
+        default_kwds=OSTRACK_CONFIGS[name],
+    )
 
 
 ARCHITECTURES: tuple[Architecture, ...] = (
@@ -262,7 +307,7 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         constructor=("ltr.models.tracking.dimpnet", "dimp50_DeT"),
         builder="rgbd_tracker_ros.tracking.networks.dimp.network:build_det_dimpnet50",
         net_type="DiMPnet_DeT",
-        marker="feature_extractor_depth.",
+        markers=(("feature_extractor_depth.", None),),
         default_kwds={**DIMP50_TRAIN_KWDS, "merge_type": "max"},
     ),
     Architecture(
@@ -270,7 +315,7 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         constructor=("ltr.models.tracking.dimpnet", "dimpnet50"),
         builder="rgbd_tracker_ros.tracking.networks.trdimp.network:build_trdimpnet50",
         net_type="DiMPnet",
-        marker="classifier.transformer.",
+        markers=(("classifier.transformer.", None),),
         default_kwds={
             **DIMP50_TRAIN_KWDS,
             "init_gauss_sigma": 0.25 / 6 * 22,
@@ -282,16 +327,24 @@ ARCHITECTURES: tuple[Architecture, ...] = (
         constructor=None,
         builder="rgbd_tracker_ros.tracking.networks.siamrpn.network:build_siamrpn_r50",
         net_type="ModelBuilder",
-        marker=PYSOT_MARKER,
-        marker_shape=(256, 512, 1, 1),
+        markers=((PYSOT_MARKER, (256, 512, 1, 1)),),
+        family=PYSOT_FAMILY,
     ),
     Architecture(
         name="siamrpn_r50_l234_dwxcorr_lt",
         constructor=None,
         builder="rgbd_tracker_ros.tracking.networks.siamrpn.network:build_siamrpn_r50_lt",
         net_type="ModelBuilder",
-        marker=PYSOT_MARKER,
-        marker_shape=(128, 512, 1, 1),
+        markers=((PYSOT_MARKER, (128, 512, 1, 1)),),
+        family=PYSOT_FAMILY,
+    ),
+    *(
+        _ostrack_family(name, builder, net_type, markers)
+        for name, builder, net_type, markers in (
+            ("ostrack256", "ostrack.network:build_ostrack256", "OSTrack", ()),
+            ("ostrack384", "ostrack.network:build_ostrack384", "OSTrack", ()),
+            ("vipt_rgbd", "vipt.network:build_vipt", "ViPTrack", VIPT_MARKERS),
+        )
     ),
 )
 
@@ -423,7 +476,12 @@ def _constructor(path: Path, record: Any) -> tuple[tuple[str, str] | None, dict[
 
 
 def identify_architecture(raw: RawCheckpoint) -> Architecture:
-    """The architecture named by the constructor, told apart by state-dict keys if needed."""
+    """The architecture named by the constructor, told apart by state-dict keys if needed.
+
+    Without a constructor, a recorded ``net_type`` and then the state dict's family narrow the
+    candidates; among them the one with the most markers present wins, else one without
+    markers, else the first (whose shape check then says what differs).
+    """
     candidates = [a for a in ARCHITECTURES if raw.constructor in (None, a.constructor)]
     if not candidates:
         module, name = raw.constructor or ("", "")
@@ -434,26 +492,29 @@ def identify_architecture(raw: RawCheckpoint) -> Architecture:
             f"{raw.path}: the constructor {module}.{name} names a network this package does not "
             f"implement; expected one of: {known}"
         )
-    marked = [
-        a for a in candidates if a.marker and any(k.startswith(a.marker) for k in raw.state_dict)
-    ]
-    # Same marker, different shapes: the one whose shape matches; else the first, so that the
-    # error lists what differs from it.
-    shaped = [
-        a
-        for a in marked
-        if a.marker_shape is not None
-        and a.marker in raw.state_dict
-        and tuple(raw.state_dict[a.marker].shape) == a.marker_shape
-    ]
-    unmarked = [a for a in candidates if a.marker is None]
-    return (shaped or marked or unmarked or candidates)[0]
+    for keep in (
+        lambda a: a.net_type == raw.net_type,
+        lambda a: any(k.startswith(a.family) for k in raw.state_dict),
+    ):
+        candidates = [a for a in candidates if keep(a)] or candidates
+    marked = [a for a in candidates if a.markers and all(_has(raw, m) for m in a.markers)]
+    if marked:
+        return max(marked, key=lambda a: len(a.markers))
+    unmarked = [a for a in candidates if not a.markers]
+    return (unmarked or candidates)[0]
+
+
+def _has(raw: RawCheckpoint, marker: Marker) -> bool:
+    key, shape = marker
+    if shape is None:
+        return any(k.startswith(key) for k in raw.state_dict)
+    return key in raw.state_dict and tuple(raw.state_dict[key].shape) == shape
 
 
 def _kwds_without_constructor(raw: RawCheckpoint, arch: Architecture) -> dict[str, Any]:
     """Constructor arguments for a file without a constructor: the training-script values."""
     kwds = dict(arch.default_kwds)
-    if arch.constructor is None:  # its files never have one: nothing is assumed
+    if arch.constructor is None:  # the reference records none: its configuration is the source
         return kwds
     if arch.name == "det_dimp50":
         if "merge_layer2.weight" not in raw.state_dict:

@@ -25,8 +25,9 @@ from torch import nn
 
 EXPORT_FORMAT = 1
 METADATA = "rgbd_tracker_ros.json"
-# Child modules that ``half=True`` converts: the backbones and DeT's merge convolutions.
-HALF_PRECISION_PREFIXES = ("feature_extractor", "merge_layer")
+# Child modules that ``half=True`` converts: the backbones and DeT's merge convolutions; all of
+# OSTrack/ViPT (ViT and centre head; the network returns its maps in fp32).
+HALF_PRECISION_PREFIXES = ("feature_extractor", "merge_layer", "backbone", "box_head")
 
 
 @contextlib.contextmanager

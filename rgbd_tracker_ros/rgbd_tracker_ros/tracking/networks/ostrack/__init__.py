@@ -1,0 +1,1 @@
+"""OSTrack: ViT-B with candidate elimination and the centre head."""

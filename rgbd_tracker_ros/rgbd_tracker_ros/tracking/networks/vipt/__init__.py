@@ -1,0 +1,1 @@
+"""ViPT: OSTrack with depth prompt blocks."""

@@ -1,0 +1,1 @@
+"""The OSTrack (RGB) and ViPT (RGB-D) trackers on the one-stream ViT networks."""

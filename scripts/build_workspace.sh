@@ -12,7 +12,9 @@ if [ -z "${ROS_DISTRO:-}" ]; then
   # ROS from wheels: the venv itself is the underlay prefix.
   export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
 fi
-colcon --log-base "$BASE/log" build \
+# colcon run by the venv's Python: the tools' scripts then start with it (and see torch),
+# also where colcon itself comes from apt.
+python -m colcon --log-base "$BASE/log" build \
   --base-paths rgbd_tracker_msgs rgbd_tracker_ros \
   --build-base "$BASE/build" --install-base "$BASE/install" \
   --symlink-install --event-handlers console_cohesion- summary- status- \

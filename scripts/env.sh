@@ -20,8 +20,12 @@ fi
 [ -n "$_rgbd_nounset" ] && set -u
 # The package's tools by name (ros2 run needs ros2cli, which has no wheel).
 export PATH="$_rgbd_root/.build/install/rgbd_tracker_ros/lib/rgbd_tracker_ros:$PATH"
-# Fast DDS multicasts discovery out of the network interface by default; keep it local and
-# give each run its own domain so parallel runs do not see each other.
+# Fast DDS multicasts discovery out of the network interface by default; keep it on this
+# machine (Humble has no ROS_AUTOMATIC_DISCOVERY_RANGE: ROS_LOCALHOST_ONLY there) and give
+# each shell its own domain, inside ROS's safe range 0-101 (1-101: 0 is every robot's default).
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
-export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 100) + 100 ))}"
+if [ "${ROS_DISTRO:-}" = humble ]; then
+  export ROS_LOCALHOST_ONLY="${ROS_LOCALHOST_ONLY:-1}"
+fi
+export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( ($$ % 101) + 1 ))}"
 unset _rgbd_root _rgbd_nounset

@@ -20,12 +20,16 @@ PACKAGE_ROOT = TEST_ROOT.parent
 if str(PACKAGE_ROOT) not in sys.path:
     sys.path.insert(0, str(PACKAGE_ROOT))
 
-from rgbd_tracker_ros.ros.dds import apply_large_image_profile  # noqa: E402 (needs the path)
+from rgbd_tracker_ros.ros.dds import (  # noqa: E402 (needs the path)
+    apply_large_image_profile,
+    domain_id_for,
+    keep_discovery_local,
+)
 
-# DDS must never leave the machine; Makefile and .ci/run set these, this is the safety net
-# for a bare `pytest` run.
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+# DDS must never leave the machine; scripts/env.sh (make, .ci/run) sets these, this is the
+# safety net for a bare `pytest` run.
+keep_discovery_local(os.environ, override=False)
+os.environ.setdefault("ROS_DOMAIN_ID", str(domain_id_for(os.getpid())))
 
 # Our publishers' images need the large-image DDS profile, as in the tools (ros/dds.py);
 # tests of the user's default Fast DDS settings start their processes without it.

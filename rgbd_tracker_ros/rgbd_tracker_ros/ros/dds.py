@@ -7,6 +7,9 @@ fragment (``config/fastdds_large_images.xml`` explains). The profile is a proper
 settings (``FASTRTPS_DEFAULT_PROFILES_FILE``, ``FASTDDS_BUILTIN_TRANSPORTS``) always win,
 and the launch file and the project's tools (demo, benchmarks, sequence player) apply the
 shipped profile only where the user set neither, and say so in their log.
+
+Also here: how the project's own runs (tests, stress tools) keep discovery on this machine,
+on every distro, and which domain ids they pick.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ from rgbd_tracker_ros.paths import config_dir
 PROFILE_ENV = "FASTRTPS_DEFAULT_PROFILES_FILE"  # the name Fast DDS 2.x (ROS 2 Jazzy) reads
 BUILTIN_TRANSPORTS_ENV = "FASTDDS_BUILTIN_TRANSPORTS"  # Fast DDS >= 2.13: DEFAULT, LARGE_DATA...
 PROFILE_FILE = "fastdds_large_images.xml"
+# ROS_AUTOMATIC_DISCOVERY_RANGE came with Iron; Humble only knows ROS_LOCALHOST_ONLY (which
+# Jazzy still honours, with a deprecation warning in every process: so only where needed).
+LOCALHOST_ONLY_DISTROS = frozenset({"humble"})
+# ROS documents domain ids 0-101 as safe on Linux (higher ones collide with ephemeral ports);
+# 0 is every robot's default, so the project's runs stay off it.
+FIRST_DOMAIN_ID, LAST_DOMAIN_ID = 1, 101
 
 
 def large_image_profile() -> Path:
@@ -66,3 +75,26 @@ def apply_large_image_profile(
         env[PROFILE_ENV] = choice.profile
     log(choice.message)
     return choice.profile
+
+
+def local_discovery_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables that keep DDS discovery on this machine for the sourced distro."""
+    settings = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+    if environ.get("ROS_DISTRO", "") in LOCALHOST_ONLY_DISTROS:
+        settings["ROS_LOCALHOST_ONLY"] = "1"
+    return settings
+
+
+def keep_discovery_local(environ: MutableMapping[str, str], override: bool) -> None:
+    """Set ``local_discovery_settings``; ``override`` False keeps values already set (a
+    test run's own choice), True replaces them (tools that must never leave the host)."""
+    for name, value in local_discovery_settings(environ).items():
+        if override:
+            environ[name] = value
+        else:
+            environ.setdefault(name, value)
+
+
+def domain_id_for(pid: int) -> int:
+    """A per-process ROS_DOMAIN_ID inside the safe range (scripts/env.sh does the same)."""
+    return FIRST_DOMAIN_ID + pid % (LAST_DOMAIN_ID - FIRST_DOMAIN_ID + 1)

@@ -48,7 +48,11 @@ from rgbd_tracker_ros.evaluation.metrics import iou
 from rgbd_tracker_ros.geometry import Intrinsics
 from rgbd_tracker_ros.outcome import MAX_METRES
 from rgbd_tracker_ros.ros.conversions import frame_messages, ns_to_stamp, stamp_to_ns
-from rgbd_tracker_ros.ros.dds import apply_large_image_profile
+from rgbd_tracker_ros.ros.dds import (
+    apply_large_image_profile,
+    keep_discovery_local,
+    local_discovery_settings,
+)
 from rgbd_tracker_ros.ros.parameters import PARAMETERS, runtime_names
 from rgbd_tracker_ros.ros.session import REMAPS, NodeProcess, tracker_command
 from rgbd_tracker_ros.ros.spinning import BackgroundSpinner
@@ -77,10 +81,14 @@ def keep_dds_on_loopback() -> dict[str, str]:
     Whatever the caller's environment says: stress traffic never leaves the host. Returns the
     settings in force, for the report.
     """
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    keep_discovery_local(os.environ, override=True)
     os.environ.pop("ROS_STATIC_PEERS", None)
     apply_large_image_profile(LOG.info)
-    names = ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", "FASTRTPS_DEFAULT_PROFILES_FILE")
+    names = (
+        *local_discovery_settings(os.environ),
+        "ROS_DOMAIN_ID",
+        "FASTRTPS_DEFAULT_PROFILES_FILE",
+    )
     return {name: os.environ.get(name, "") for name in names}
 
 

@@ -88,9 +88,35 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
         "Depth readings above this (m) are ignored.",
         False,
     ),
+    "output_frame": (
+        "",
+        "Fixed frame (base_link, map, ...) ~/target_pose and ~/detections_3d are published in, "
+        "through tf2 at each frame's stamp; empty: the camera's optical frame.",
+        True,
+    ),
+    "target_frame": (
+        "tracker_target",
+        "TF frame of the target (publish.tf), a child of the camera's optical frame.",
+        True,
+    ),
     "publish.score_map": (True, "Publish ~/score_map (32FC1).", True),
     "publish.marker": (True, "Publish ~/marker at the 3D target.", True),
     "publish.debug_image": (True, "Publish ~/debug_image while it has subscribers.", True),
+    "publish.detections_2d": (
+        True,
+        "Publish ~/detections_2d (vision_msgs/Detection2DArray) where vision_msgs is installed.",
+        True,
+    ),
+    "publish.detections_3d": (
+        True,
+        "Publish ~/detections_3d (vision_msgs/Detection3DArray) where vision_msgs is installed.",
+        True,
+    ),
+    "publish.tf": (
+        True,
+        "Broadcast the target as TF frame target_frame where tf2_ros is installed.",
+        True,
+    ),
     "publish.diagnostics_period": (
         1.0,
         "Seconds between /diagnostics messages; 0 = off. With diagnostic_updater installed, "
@@ -110,7 +136,12 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
     "click.rviz_topic": ("/clicked_point", "RViz Publish Point topic (PointStamped).", True),
     "click.image_topic": (
         "color/image_raw_mouse_left",
-        "rqt_image_view click topic (Point, pixels).",
+        "rqt_image_view click on the color image (Point, pixels).",
+        True,
+    ),
+    "click.debug_image_topic": (
+        "~/debug_image_mouse_left",
+        "rqt_image_view click on ~/debug_image (Point, pixels).",
         True,
     ),
     "click.default_box_size": (80, "Box side (px) for a click where depth is missing.", False),

@@ -1,14 +1,16 @@
-"""Clicked points into the camera's optical frame.
+"""tf2 for the node: clicked points into the optical frame, outputs into ``output_frame``, and
+the target's own TF frame.
 
 RViz's Publish Point tool stamps the point in RViz's fixed frame (``map``, ``base_link``,
-...). Where tf2_ros is installed the node looks up that frame's transform to the color
-optical frame; where it is not (tf2_ros has no PyPI wheel), only points already in the
-optical frame are accepted, and the refusal says how to get there.
+...); a robot wants the target's pose in a fixed frame too. Where tf2_ros is installed the
+node looks the transforms up in one ``Buffer``; where it is not (tf2_ros has no PyPI wheel),
+only points already in the optical frame are accepted, the refusal says how to get there,
+and neither ``output_frame`` nor the target's TF frame can be had.
 """
 
 from __future__ import annotations
 
-from geometry_msgs.msg import PointStamped
+from geometry_msgs.msg import PointStamped, TransformStamped
 from rclpy.node import Node
 from rclpy.time import Time
 
@@ -19,20 +21,28 @@ try:
 except ImportError:  # the wheel-based install: no tf2
     tf2_ros = None
 
-
-class ClickFrameError(ValueError):
-    """The point cannot be expressed in the optical frame; the message says why."""
+Transform = tuple[tuple[float, float, float], tuple[float, float, float, float]]
 
 
-class ClickFrames:
-    """Holds the tf2 buffer (when available) for the lifetime of the node's inputs."""
+class FrameError(ValueError):
+    """A point or pose cannot be expressed in the frame asked for; the message says why."""
 
-    def __init__(self, node: Node) -> None:
-        self._buffer = None
-        self._listener = None
+
+def tf2_available() -> bool:
+    return tf2_ros is not None
+
+
+class TfFrames:
+    """The tf2 buffer, listener and broadcaster (when available) while the node is active."""
+
+    def __init__(self, node: Node, broadcast: bool = False) -> None:
+        self._node = node
+        self._buffer = self._listener = self._broadcaster = None
         if tf2_ros is not None:
             self._buffer = tf2_ros.Buffer()
             self._listener = tf2_ros.TransformListener(self._buffer, node)
+            if broadcast:
+                self._broadcaster = tf2_ros.TransformBroadcaster(node)
 
     @property
     def uses_tf(self) -> bool:
@@ -45,20 +55,35 @@ class ClickFrames:
         if source in ("", frame):
             return point
         if self._buffer is None:
-            raise ClickFrameError(
+            raise FrameError(
                 f"clicked point is in {source!r} and tf2_ros is not installed to transform it; "
                 f"set RViz's fixed frame to {frame!r} to start tracking from a click"
             )
+        translation, rotation = self.transform(frame, source, Time())
+        return transform_point(point, translation, rotation)
+
+    def transform(self, target: str, source: str, when: Time) -> Transform:
+        """Translation and rotation (x, y, z, w) taking ``source`` points into ``target`` at
+        ``when`` (``Time()``: the latest); never waits."""
+        if self._buffer is None:
+            raise FrameError(f"tf2_ros is not installed to transform {source!r} to {target!r}")
         try:
-            stamped = self._buffer.lookup_transform(frame, source, Time())
+            stamped = self._buffer.lookup_transform(target, source, when)
         except tf2_ros.TransformException as exc:
-            raise ClickFrameError(
-                f"clicked point is in {source!r}, with no transform to {frame!r}: {exc}"
-            ) from exc
+            raise FrameError(f"{source!r} has no transform to {target!r}: {exc}") from exc
         t, q = stamped.transform.translation, stamped.transform.rotation
-        return transform_point(point, (t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
+        return (t.x, t.y, t.z), (q.x, q.y, q.z, q.w)
+
+    def broadcast(self, transform: TransformStamped) -> bool:
+        """Send ``transform`` on /tf; False when there is no broadcaster."""
+        if self._broadcaster is None:
+            return False
+        self._broadcaster.sendTransform(transform)
+        return True
 
     def close(self) -> None:
         if self._listener is not None:
             self._listener.unregister()
-        self._buffer = self._listener = None
+        if self._broadcaster is not None:
+            self._node.destroy_publisher(self._broadcaster.pub_tf)
+        self._buffer = self._listener = self._broadcaster = None

@@ -7,6 +7,9 @@ with the reason, until the node is active), activate loads the tracker and opens
 inputs (``CameraInputs``: QoS matched to the publishers), deactivate frees the model;
 ``autostart`` runs configure+activate at start. The package's ``logging`` output goes
 through the node's logger (``log_bridge``).
+
+Besides its own messages it speaks the common ones (``detections``: vision_msgs, the
+target's TF frame) and, through tf2 (``tf_frames``), gives the pose in ``output_frame``.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from typing import Any
 import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticStatus
-from geometry_msgs.msg import Point, PointStamped, PoseStamped
+from geometry_msgs.msg import Point, PointStamped, Pose, PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -29,12 +33,11 @@ from visualization_msgs.msg import Marker
 
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_msgs.srv import InitTarget
-from rgbd_tracker_ros.geometry import box_from_click, project, validate_init_box
+from rgbd_tracker_ros.geometry import box_from_click, project, transform_point, validate_init_box
 from rgbd_tracker_ros.imaging import ImageDecodeError, draw_overlay
 from rgbd_tracker_ros.outcome import Outcome
-from rgbd_tracker_ros.ros import diagnostics
+from rgbd_tracker_ros.ros import detections, diagnostics
 from rgbd_tracker_ros.ros import parameters as params
-from rgbd_tracker_ros.ros.click_frames import ClickFrameError, ClickFrames
 from rgbd_tracker_ros.ros.conversions import (
     color_from_msg,
     depth_from_msg,
@@ -45,6 +48,7 @@ from rgbd_tracker_ros.ros.conversions import (
 from rgbd_tracker_ros.ros.guard import GuardedLifecycleNode, spin
 from rgbd_tracker_ros.ros.inputs import CameraInputs, InputConfig, reliability_setting
 from rgbd_tracker_ros.ros.log_bridge import route_package_logging, unroute_package_logging
+from rgbd_tracker_ros.ros.tf_frames import FrameError, TfFrames, tf2_available
 from rgbd_tracker_ros.tracking.api import Frame, Tracker
 from rgbd_tracker_ros.tracking.device import limit_cpu_threads, resolve_device
 from rgbd_tracker_ros.tracking.params import Layer, read_mapping
@@ -80,7 +84,7 @@ class TrackerNode(GuardedLifecycleNode):
         self._inputs: CameraInputs | None = None
         self._entities: list[Any] = []
         self._target_services: list[Any] = []
-        self._click_frames: ClickFrames | None = None
+        self._tf: TfFrames | None = None
         self._diagnostics = diagnostics.start(
             self, float(params.value(self, "publish.diagnostics_period"))
         )
@@ -100,6 +104,7 @@ class TrackerNode(GuardedLifecycleNode):
         self._publish_score = bool(params.value(self, "publish.score_map"))
         self._publish_marker = bool(params.value(self, "publish.marker"))
         self._publish_debug = bool(params.value(self, "publish.debug_image"))
+        self._create_standard_outputs()
         # The services exist from here on, so a call while inactive gets an answer.
         self._target_services = [
             self.create_service(InitTarget, "~/init", self._on_init),
@@ -107,8 +112,41 @@ class TrackerNode(GuardedLifecycleNode):
         ]
         return super().on_configure(state)
 
+    def _create_standard_outputs(self) -> None:
+        """vision_msgs detections and the TF frame, each where its package imports (else off,
+        said here once); the pose's frame."""
+        wanted_2d = bool(params.value(self, "publish.detections_2d"))
+        wanted_3d = bool(params.value(self, "publish.detections_3d"))
+        self._detections_2d_pub = self._detections_3d_pub = None
+        if (wanted_2d or wanted_3d) and not detections.vision_msgs_available():
+            self.get_logger().warn(detections.MISSING_VISION_MSGS)
+        elif wanted_2d or wanted_3d:
+            if wanted_2d:
+                self._detections_2d_pub = self.create_lifecycle_publisher(
+                    detections.Detection2DArray, "~/detections_2d", 10
+                )
+            if wanted_3d:
+                self._detections_3d_pub = self.create_lifecycle_publisher(
+                    detections.Detection3DArray, "~/detections_3d", 10
+                )
+        self._target_frame = str(params.value(self, "target_frame"))
+        self._broadcast_tf = bool(params.value(self, "publish.tf")) and bool(self._target_frame)
+        if self._broadcast_tf and not tf2_available():
+            self._broadcast_tf = False
+            self.get_logger().warn(
+                f"tf2_ros is not installed: TF frame {self._target_frame!r} is off "
+                "(sudo apt install ros-$ROS_DISTRO-tf2-ros-py)"
+            )
+        self._output_frame = str(params.value(self, "output_frame"))
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         settings = params.tracker_settings(self)
+        if self._output_frame and not tf2_available():
+            return self._activation_failed(
+                f"output_frame {self._output_frame!r} needs tf2_ros, which is not installed "
+                "(sudo apt install ros-$ROS_DISTRO-tf2-ros-py), or leave output_frame empty "
+                "for the camera's optical frame"
+            )
         try:
             input_config = self._input_config()
             factory = self._tracker_factory(settings)
@@ -128,11 +166,12 @@ class TrackerNode(GuardedLifecycleNode):
         if self._diagnostics is not None:
             self._diagnostics.setHardwareID(self._device)
         self._create_inputs(input_config)
-        uses_tf = self._click_frames is not None and self._click_frames.uses_tf
+        uses_tf = self._tf is not None and self._tf.uses_tf
         self.get_logger().info(
             f"tracking with {settings.name!r} on {self._device}; "
             f"input QoS: {input_config.reliability}; sync: {self._inputs.sync_name}; "
-            f"clicks in other frames: {'tf2' if uses_tf else 'refused (no tf2_ros)'}"
+            f"clicks in other frames: {'tf2' if uses_tf else 'refused (no tf2_ros)'}; "
+            f"pose frame: {self._output_frame or 'optical'}"
         )
         return super().on_activate(state)
 
@@ -148,8 +187,11 @@ class TrackerNode(GuardedLifecycleNode):
             self._score_pub,
             self._debug_pub,
             self._marker_pub,
+            self._detections_2d_pub,
+            self._detections_3d_pub,
         ):
-            self.destroy_lifecycle_publisher(publisher)
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
         self._destroy_services()
         return super().on_cleanup(state)
 
@@ -220,13 +262,14 @@ class TrackerNode(GuardedLifecycleNode):
             self, config, self._on_frames, self._on_clock_jump, self._on_incompatible_qos
         )
         self._inputs.open()
-        self._click_frames = ClickFrames(self)
+        self._tf = TfFrames(self, broadcast=self._broadcast_tf)
         self._entities = [
             self.create_subscription(
                 PointStamped, params.value(self, "click.rviz_topic"), self._on_rviz_click, 5
             ),
-            self.create_subscription(
-                Point, params.value(self, "click.image_topic"), self._on_image_click, 5
+            *(
+                self.create_subscription(Point, params.value(self, name), self._on_image_click, 5)
+                for name in ("click.image_topic", "click.debug_image_topic")
             ),
         ]
 
@@ -234,9 +277,9 @@ class TrackerNode(GuardedLifecycleNode):
         inputs, self._inputs = self._inputs, None
         if inputs is not None:
             inputs.close()
-        if self._click_frames is not None:
-            self._click_frames.close()
-            self._click_frames = None
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
         for subscription in self._entities:
             self.destroy_subscription(subscription)
         self._entities = []
@@ -324,13 +367,13 @@ class TrackerNode(GuardedLifecycleNode):
         )
 
     def _on_rviz_click(self, msg: PointStamped) -> None:
-        latest, click_frames = self._latest, self._click_frames
-        if latest is None or latest.frame.intrinsics is None or click_frames is None:
+        latest, tf = self._latest, self._tf
+        if latest is None or latest.frame.intrinsics is None or tf is None:
             self._count_error("click", "clicked point ignored: no camera frame received yet")
             return
         try:
-            x, y, z = click_frames.in_frame(msg, latest.header.frame_id)
-        except ClickFrameError as exc:
+            x, y, z = tf.in_frame(msg, latest.header.frame_id)
+        except FrameError as exc:
             self._count_error("click", str(exc))
             return
         if not (all(math.isfinite(c) for c in (x, y, z)) and z > 0.0):
@@ -398,13 +441,28 @@ class TrackerNode(GuardedLifecycleNode):
         target = _target_msg(result)
         target.latency = float(self.get_clock().now().nanoseconds * 1e-9 - result.stamp)
         self._target_pub.publish(target)
-        if outcome.position is not None:
-            pose = PoseStamped(header=header)
-            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = outcome.position
-            pose.pose.orientation.w = 1.0
+        pose = self._pose_in_output_frame(header, outcome.position)
+        if pose is not None:
             self._pose_pub.publish(pose)
+        if outcome.position is not None:
             if self._publish_marker:
                 self._marker_pub.publish(_marker_msg(header, outcome))
+            tf = self._tf
+            if self._broadcast_tf and tf is not None:
+                tf.broadcast(
+                    detections.target_transform(header, outcome.position, self._target_frame)
+                )
+        if self._detections_2d_pub is not None:
+            self._detections_2d_pub.publish(
+                detections.detection_2d_array(header, outcome, result.target_id)
+            )
+        if self._detections_3d_pub is not None:
+            pose_header = pose.header if pose is not None else self._output_header(header)
+            self._detections_3d_pub.publish(
+                detections.detection_3d_array(
+                    pose_header, outcome, result.target_id, pose.pose if pose else None
+                )
+            )
         if self._publish_score and outcome.score_map is not None:
             self._score_pub.publish(image_msg(outcome.score_map.scores.astype("float32"), header))
         if self._publish_debug and self._debug_pub.get_subscription_count() > 0:
@@ -414,6 +472,35 @@ class TrackerNode(GuardedLifecycleNode):
             self._debug_pub.publish(image_msg(overlay, header, "bgr8"))
         if result.error:  # the worker has logged it
             self._count_error("tracker", result.error, log=False)
+
+    def _output_header(self, header: Header) -> Header:
+        return Header(stamp=header.stamp, frame_id=self._output_frame or header.frame_id)
+
+    def _pose_in_output_frame(
+        self, header: Header, position: tuple[float, float, float] | None
+    ) -> PoseStamped | None:
+        """The target's pose in ``output_frame`` (tf2 at the frame's stamp), or in the optical
+        frame; None without a position or when the transform is not known (counted)."""
+        if position is None:
+            return None
+        translation, rotation = (0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0)
+        if self._output_frame and self._output_frame != header.frame_id:
+            tf = self._tf
+            if tf is None:
+                return None
+            try:
+                translation, rotation = tf.transform(
+                    self._output_frame, header.frame_id, Time.from_msg(header.stamp)
+                )
+                position = transform_point(position, translation, rotation)
+            except (FrameError, ValueError) as exc:
+                self._count_error("tf", f"pose not published in {self._output_frame!r}: {exc}")
+                return None
+        pose = Pose()
+        pose.position.x, pose.position.y, pose.position.z = position
+        o = pose.orientation
+        o.x, o.y, o.z, o.w = rotation
+        return PoseStamped(header=self._output_header(header), pose=pose)
 
     # --- parameters, errors, diagnostics ---------------------------------------------------
 
@@ -537,9 +624,7 @@ def _marker_msg(header: Header, outcome: Outcome) -> Marker:
     marker.action = Marker.ADD
     marker.pose.position.x, marker.pose.position.y, marker.pose.position.z = outcome.position
     marker.pose.orientation.w = 1.0
-    width, height = outcome.metric_size or (0.1, 0.1)
-    marker.scale.x, marker.scale.y = max(width, 0.01), max(height, 0.01)
-    marker.scale.z = max(min(width, height), 0.01)
+    marker.scale.x, marker.scale.y, marker.scale.z = detections.box_extent_3d(outcome.metric_size)
     marker.color.g, marker.color.a = 0.8, 0.5
     marker.lifetime.nanosec = MARKER_LIFETIME_NS
     return marker

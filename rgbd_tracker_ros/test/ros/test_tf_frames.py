@@ -1,4 +1,5 @@
-"""Clicked points in other frames: refused without tf2_ros, transformed by the real one.
+"""tf2 in the node: clicked points in other frames refused without tf2_ros, transformed by
+the real one; transforms at a stamp for the outputs; the target's frame broadcast.
 
 The tf2 tests run against tf2_ros itself (the ROS source overlay builds it where there is
 no apt install): a ``StaticTransformBroadcaster`` publishes the camera's mounting and the
@@ -11,8 +12,8 @@ import pytest
 from geometry_msgs.msg import PointStamped, TransformStamped
 from ros_harness import requires, wait_for
 
-from rgbd_tracker_ros.ros import click_frames
-from rgbd_tracker_ros.ros.click_frames import ClickFrameError, ClickFrames
+from rgbd_tracker_ros.ros import tf_frames
+from rgbd_tracker_ros.ros.tf_frames import FrameError, TfFrames
 
 OPTICAL = "camera_color_optical_frame"
 requires_tf2 = requires("tf2_ros")
@@ -38,37 +39,37 @@ def optical_in_camera_link(y_offset: float = 0.015) -> TransformStamped:
 
 @pytest.fixture
 def tf_nodes(make_node):
-    """A node for ClickFrames and one for the broadcaster, spun on one executor."""
-    return [make_node("click_frames_test"), make_node("click_frames_tf_publisher")]
+    """A node for TfFrames and one for the broadcaster, spun on one executor."""
+    return [make_node("tf_frames_test"), make_node("tf_frames_tf_publisher")]
 
 
 def test_points_in_the_optical_frame_need_no_transform(monkeypatch):
-    monkeypatch.setattr(click_frames, "tf2_ros", None)
-    frames = ClickFrames(node=None)
+    monkeypatch.setattr(tf_frames, "tf2_ros", None)
+    frames = TfFrames(node=None)
     assert not frames.uses_tf
     assert frames.in_frame(_click(OPTICAL, 0.1, 0.2, 1.5), OPTICAL) == (0.1, 0.2, 1.5)
     assert frames.in_frame(_click("", 0.1, 0.2, 1.5), OPTICAL) == (0.1, 0.2, 1.5)
 
 
 def test_other_frames_are_refused_with_a_fix_when_tf2_is_missing(monkeypatch):
-    monkeypatch.setattr(click_frames, "tf2_ros", None)
-    with pytest.raises(ClickFrameError, match=r"tf2_ros is not installed.*fixed frame"):
-        ClickFrames(node=None).in_frame(_click("base_link", 1.0, 0.0, 0.0), OPTICAL)
+    monkeypatch.setattr(tf_frames, "tf2_ros", None)
+    with pytest.raises(FrameError, match=r"tf2_ros is not installed.*fixed frame"):
+        TfFrames(node=None).in_frame(_click("base_link", 1.0, 0.0, 0.0), OPTICAL)
 
 
 @requires_tf2
 def test_other_frames_are_transformed_with_the_latest_tf(tf_nodes):
     node, publisher = tf_nodes
-    frames = ClickFrames(node)
+    frames = TfFrames(node)
     assert frames.uses_tf
-    broadcaster = click_frames.tf2_ros.StaticTransformBroadcaster(publisher)
+    broadcaster = tf_frames.tf2_ros.StaticTransformBroadcaster(publisher)
     broadcaster.sendTransform(optical_in_camera_link())
     click = _click("camera_link", 2.0, 0.3, 0.1)  # 2 m ahead, 0.3 m left, 0.1 m up
 
     def transformed():
         try:
             return frames.in_frame(click, OPTICAL)
-        except ClickFrameError:
+        except FrameError:
             return None
 
     assert wait_for(lambda: transformed() is not None)
@@ -80,6 +81,6 @@ def test_other_frames_are_transformed_with_the_latest_tf(tf_nodes):
 
 @requires_tf2
 def test_a_missing_transform_is_a_clear_error(tf_nodes):
-    frames = ClickFrames(tf_nodes[0])
-    with pytest.raises(ClickFrameError, match=r"'map'.*no transform to .*does not exist"):
+    frames = TfFrames(tf_nodes[0])
+    with pytest.raises(FrameError, match=r"'map'.*no transform to .*does not exist"):
         frames.in_frame(_click("map", 1.0, 0.0, 0.0), OPTICAL)

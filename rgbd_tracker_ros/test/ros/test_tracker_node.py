@@ -26,7 +26,7 @@ from std_srvs.srv import Trigger
 
 from rgbd_tracker_msgs.msg import TrackedTarget
 from rgbd_tracker_ros.geometry import back_project
-from rgbd_tracker_ros.ros import click_frames
+from rgbd_tracker_ros.ros import tf_frames
 from rgbd_tracker_ros.ros.conversions import stamp_to_ns
 from rgbd_tracker_ros.ros.tracker_node import run
 
@@ -240,6 +240,15 @@ def test_click_in_the_image_starts_tracking_the_region_under_it(graph):
     _tracks_the_object_after(graph, lambda: click.publish(Point(x=90.0, y=65.0, z=0.0)))
 
 
+def test_click_on_the_debug_image_starts_tracking_too(graph):
+    """rqt_image_view publishes clicks on ``<shown topic>_mouse_left``: the node's own
+    overlay is the image a user watches, and it has the color image's pixels."""
+    graph.activate()
+    click = graph.client_node.create_publisher(Point, "/tracker/debug_image_mouse_left", 5)
+    assert wait_for(lambda: click.get_subscription_count() > 0)
+    _tracks_the_object_after(graph, lambda: click.publish(Point(x=90.0, y=65.0, z=0.0)))
+
+
 def _rviz_click_publisher(graph: Graph):
     publisher = graph.client_node.create_publisher(PointStamped, "/clicked_point", 5)
     assert wait_for(lambda: publisher.get_subscription_count() > 0)
@@ -264,18 +273,18 @@ def test_rviz_click_in_another_frame_is_transformed_with_tf2(graph):
     mounting.header.frame_id, mounting.child_frame_id = "base_link", OPTICAL_FRAME
     rotation = mounting.transform.rotation
     rotation.x, rotation.y, rotation.z, rotation.w = -0.5, 0.5, -0.5, 0.5
-    click_frames.tf2_ros.StaticTransformBroadcaster(graph.client_node).sendTransform(mounting)
+    tf_frames.tf2_ros.StaticTransformBroadcaster(graph.client_node).sendTransform(mounting)
     x, y, z = back_project(90.0, 65.0, 1.0, small_intrinsics())
     msg = PointStamped(header=Header(frame_id="base_link"))
     msg.point.x, msg.point.y, msg.point.z = z, -x, -y
 
-    buffer = graph.node._click_frames._buffer
+    buffer = graph.node._tf._buffer
     assert wait_for(lambda: buffer.can_transform(OPTICAL_FRAME, "base_link", Time()))
     _tracks_the_object_after(graph, lambda: publisher.publish(msg))
 
 
 # Without tf2_ros the node says how to get there; with it, which transform is missing.
-NO_TRANSFORM = "tf2_ros is not installed" if click_frames.tf2_ros is None else "no transform to"
+NO_TRANSFORM = "tf2_ros is not installed" if tf_frames.tf2_ros is None else "no transform to"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,14 @@ ros2 launch rgbd_tracker_ros tracker.launch.py [launch_camera:=true] [tracker:=d
 ``tracker``, ``model_path`` and ``device`` override ``params_file`` only when given: left
 empty, the parameters file decides them. Asking for RViz or the camera where rviz2 or
 realsense2_camera is not installed stops the launch before anything starts.
+
+RViz gets config/tracker.rviz with this launch's names (camera and tracker namespaces, the
+camera's optical frame), so its depth cloud, which a Publish Point click lands on, shows
+the camera the tracker reads.
 """
+
+import tempfile
+from pathlib import Path
 
 from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch.actions import (
@@ -149,9 +156,27 @@ def _setup(context: LaunchContext) -> list:
         )
     )
     if wanted("rviz"):
-        rviz_config = str(config_dir() / "tracker.rviz")
+        tracker_ns = f"/{arg('namespace')}/tracker/".replace("//", "/")
+        rviz_config = rviz_config_for(camera_topic(""), tracker_ns, camera_name)
         actions.append(Node(package="rviz2", executable="rviz2", arguments=["-d", rviz_config]))
     return actions
+
+
+def rviz_config_for(camera_prefix: str, tracker_prefix: str, camera_name: str) -> str:
+    """config/tracker.rviz with the topics and optical frame of this launch (a copy in a
+    temporary folder where they differ from the defaults it names)."""
+    shipped = config_dir() / "tracker.rviz"
+    text = shipped.read_text()
+    renamed = (
+        text.replace("/camera/camera/", camera_prefix)
+        .replace("/tracker/", tracker_prefix)
+        .replace("camera_color_optical_frame", f"{camera_name}_color_optical_frame")
+    )
+    if renamed == text:
+        return str(shipped)
+    path = Path(tempfile.mkdtemp(prefix="rgbd_tracker_rviz_")) / "tracker.rviz"
+    path.write_text(renamed)
+    return str(path)
 
 
 def _dds_actions(profile: str, environment) -> list:

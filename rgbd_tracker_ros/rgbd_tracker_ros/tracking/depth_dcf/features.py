@@ -1,5 +1,8 @@
 """Hand-crafted feature channels for the correlation filter, computed with tensor ops.
 
+The gradient channels are HOG-like (Dalal and Triggs, "Histograms of Oriented Gradients for
+Human Detection", CVPR 2005), as in most correlation-filter trackers.
+
 Every function here is TorchScript-compatible (``torch.jit.script``), so the compute core runs
 eager or scripted, on CPU or GPU. Inputs are batches of square image patches (N, C, P, P);
 outputs are grids of cells (N, C', P / cell, P / cell), the resolution the filter works at.

@@ -1,5 +1,9 @@
 """Multichannel discriminative correlation filter, learned in closed form in the Fourier domain.
 
+Papers: Bolme et al., "Visual Object Tracking using Adaptive Correlation Filters", CVPR 2010
+(MOSSE); Danelljan et al., "Accurate Scale Estimation for Robust Visual Tracking", BMVC 2014
+(DSST, the multichannel form).
+
 The filter of channel c is ``conj(H_c) = Y conj(X_c) / (sum_k |X_k|^2 + lambda)`` (MOSSE/DSST
 multichannel form): numerator and denominator are running averages over the frames the target
 was seen well, so learning costs one FFT per frame and no iterations. Detection is a product

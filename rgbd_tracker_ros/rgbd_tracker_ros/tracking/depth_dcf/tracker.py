@@ -1,5 +1,12 @@
 """``depth_dcf``: the weight-free, depth-aware correlation-filter tracker (the package default).
 
+Built from known parts, not one paper: the correlation filter of MOSSE (Bolme et al., "Visual
+Object Tracking using Adaptive Correlation Filters", CVPR 2010) in DSST's multichannel form
+(Danelljan et al., "Accurate Scale Estimation for Robust Visual Tracking", BMVC 2014); size from
+depth and occlusion from depth as in DS-KCF (Camplani et al., "Real-time RGB-D Tracking with
+Depth Scaling Kernelised Correlation Filters and Occlusion Handling", BMVC 2015); the lost /
+re-detection states after SiamRPN++'s long-term variant (Li et al., CVPR 2019).
+
 Per frame: sample the search region around the last position at a few scales and angles,
 correlate the learned filter with their features, take the best peak; check the box's depth
 for something in front of the target; decide the state; learn only from confident frames.

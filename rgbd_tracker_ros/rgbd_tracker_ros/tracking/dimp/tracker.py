@@ -1,5 +1,8 @@
 """The DiMP tracker (and DeT, its RGB-D variant) on the interface of ``networks/dimp/network.py``.
 
+Papers: DiMP, Bhat et al., "Learning Discriminative Model Prediction for Tracking", ICCV 2019;
+DeT, Yan et al., "DepthTrack: Unveiling the Power of RGBD Tracking", ICCV 2021.
+
 Follows pytracking's ``pytracking/tracker/dimp/dimp.py`` (visionml/pytracking) step by step
 so that the official models behave as published:
 

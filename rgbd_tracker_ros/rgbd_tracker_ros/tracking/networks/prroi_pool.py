@@ -1,5 +1,8 @@
 """Precise RoI Pooling (PrRoIPool) in pure PyTorch.
 
+Paper: Jiang et al., "Acquisition of Localization Confidence for Accurate Object Detection"
+(IoU-Net), ECCV 2018.
+
 The reference trackers pool with the CUDA-only PrRoIPool extension, whose gradient w.r.t. the
 box coordinates drives the IoU-Net box refinement. This module computes the same quantity in
 closed form so it runs on CPU and GPU, under TorchScript, and autograd gives both the feature and

@@ -1,5 +1,7 @@
 """ResNet-50 backbone with the parameter layout of pytracking's ``ltr`` ResNet.
 
+Paper: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+
 The trackers only read ``layer2`` (stride 8) and ``layer3`` (stride 16), but the official
 checkpoints also hold ``layer4`` and ``fc`` (trained for ImageNet and never used at tracking
 time); they are kept as modules so that ``load_state_dict(strict=True)`` accepts those files.

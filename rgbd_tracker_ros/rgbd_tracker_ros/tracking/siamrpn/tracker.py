@@ -1,5 +1,8 @@
 """SiamRPN++ and its long-term variant, as pysot runs them at test time, plus a depth option.
 
+Paper: Li et al., "SiamRPN++: Evolution of Siamese Visual Tracking with Very Deep Networks",
+CVPR 2019.
+
 Follows pysot's ``pysot/tracker/siamrpn_tracker.py`` and ``siamrpnlt_tracker.py`` (STVIR/pysot):
 
 * initialize: a square exemplar crop of side ``round(sqrt((w + p)(h + p)))``, ``p =

@@ -1,5 +1,8 @@
 """TrDiMP and TrSiam trackers: the DiMP tracker with a transformer between features and filter.
 
+Paper (both): Wang et al., "Transformer Meets Tracker: Exploiting Temporal Context for Robust
+Visual Tracking", CVPR 2021.
+
 Follows TransformerTrack's ``pytracking/tracker/trdimp/trdimp.py`` (594422814/TransformerTrack);
 everything else is ``DiMPTracker``, changed through its hooks:
 

@@ -1,5 +1,7 @@
 """DiMP target classifier: feature head, filter initializer, and the learned GN filter optimizer.
 
+Paper: Bhat et al., "Learning Discriminative Model Prediction for Tracking", ICCV 2019.
+
 Module and parameter names follow pytracking's ``LinearFilter`` so that an official state dict
 loads with ``strict=True`` under ``classifier.*``. Everything works on ONE sequence (the
 tracker's case): features are (N_images, C, H, W), boxes (N_images, 4) as x, y, w, h in patch

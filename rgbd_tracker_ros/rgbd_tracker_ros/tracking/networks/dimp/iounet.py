@@ -1,5 +1,8 @@
 """ATOM IoU-Net: predicts the IoU of proposal boxes with the target, for box refinement.
 
+Paper: Danelljan et al., "ATOM: Accurate Tracking by Overlap Maximization", CVPR 2019 (the
+IoU prediction idea from Jiang et al., ECCV 2018, see ``prroi_pool``).
+
 A reference branch turns the first frame's target into two modulation vectors; a test branch
 turns the current patch into two feature maps; PrRoIPool crops the modulated maps at each
 proposal and a small MLP predicts its IoU. Names follow pytracking's ``AtomIoUNet``

@@ -1,5 +1,8 @@
 """DiMP-50 and DeT (RGB-D DiMP-50) networks: the inference interface the trackers call.
 
+Papers: DiMP, Bhat et al., "Learning Discriminative Model Prediction for Tracking", ICCV 2019;
+DeT, Yan et al., "DepthTrack: Unveiling the Power of RGBD Tracking", ICCV 2021.
+
 ``DiMPNet`` / ``DeTNet`` hold the official checkpoints' modules under the official names
 (``feature_extractor``, ``feature_extractor_depth``, ``classifier``, ``bb_regressor``,
 ``merge_layer2/3``), so ``load_state_dict(strict=True)`` accepts those state dicts. The methods

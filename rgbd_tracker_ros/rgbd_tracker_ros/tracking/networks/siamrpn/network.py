@@ -1,5 +1,8 @@
 """SiamRPN++ ResNet-50 network with the parameter layout of pysot's ``ModelBuilder``.
 
+Paper: Li et al., "SiamRPN++: Evolution of Siamese Visual Tracking with Very Deep Networks",
+CVPR 2019.
+
 pysot (STVIR/pysot, ``experiments/siamrpn_r50_l234_dwxcorr[_lt]/config.yaml``) builds:
 
 * ``backbone``: ResNet-50 whose layer2 keeps stride 8 without padding (its first 3x3 and the

@@ -1,5 +1,8 @@
 """TrDiMP network: DiMP-50 with the transformer inside its classifier (``classifier.transformer``).
 
+Paper: Wang et al., "Transformer Meets Tracker: Exploiting Temporal Context for Robust Visual
+Tracking", CVPR 2021.
+
 The official ``trdimp_net.pth.tar`` was saved by TransformerTrack's own ``dimpnet50`` (same
 constructor name as pytracking's DiMP-50), so its state dict is the 407 DiMP-50 entries plus 12
 transformer entries (the shared self-attention listed twice). The interface is DiMP's (see

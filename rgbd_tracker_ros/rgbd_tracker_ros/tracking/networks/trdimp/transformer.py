@@ -1,4 +1,7 @@
-"""TrDiMP's transformer (Wang et al., CVPR 2021), laid out so the official state dict loads.
+"""TrDiMP's transformer, laid out so the official state dict loads.
+
+Paper: Wang et al., "Transformer Meets Tracker: Exploiting Temporal Context for Robust Visual
+Tracking", CVPR 2021.
 
 The reference implementation (594422814/TransformerTrack) is a single-head, single-layer
 encoder/decoder with "relation units": cosine-similarity attention with a temperature of 30,

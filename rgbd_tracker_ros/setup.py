@@ -29,6 +29,7 @@ setup(
             "export_model = rgbd_tracker_ros.tools.export_model:main",
             "evaluate = rgbd_tracker_ros.tools.evaluate:main",
             "benchmark = rgbd_tracker_ros.tools.benchmark:main",
+            "demo = rgbd_tracker_ros.tools.demo:main",
         ],
     },
 )

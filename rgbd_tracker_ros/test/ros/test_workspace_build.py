@@ -13,6 +13,7 @@ TOOLS = [
     "export_model",
     "evaluate",
     "benchmark",
+    "demo",
 ]
 
 

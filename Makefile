@@ -1,5 +1,5 @@
 # Thin entry points; the work is in scripts/ and the package's command-line tools.
-.PHONY: setup demo test lint bench bench-node bench-qos eval fuzz soak clean
+.PHONY: setup demo docs test lint bench bench-node bench-qos eval fuzz soak clean
 
 RUN := bash scripts/run.sh
 RESULTS ?= results
@@ -9,6 +9,10 @@ setup:
 
 demo: setup
 	$(RUN) python -m rgbd_tracker_ros.tools.demo --output $(RESULTS)/demo
+
+# The README's pictures (docs/) from a fresh demo run.
+docs: setup
+	$(RUN) python -m rgbd_tracker_ros.tools.demo --output $(RESULTS)/demo --docs docs
 
 test: setup
 	$(RUN) python -m pytest rgbd_tracker_ros/test -q -p no:cacheprovider

@@ -18,16 +18,26 @@ from rgbd_tracker_ros.tracking.api import TrackerState
 
 GIF_WIDTH = 320
 GIF_STRIDE = 2
+# The README's copy (docs/): small enough to keep in git, still showing every state.
+README_GIF_WIDTH = 200
+README_GIF_STRIDE = 5
 GT_COLOR_BGR = (255, 128, 0)
 GT_THICKNESS = 3  # survives the downscale to GIF_WIDTH
 
 
 def overlay_gif(
-    path: Path, sequence: RGBDSequence, boxes: np.ndarray, states: np.ndarray, scores: np.ndarray
+    path: Path,
+    sequence: RGBDSequence,
+    boxes: np.ndarray,
+    states: np.ndarray,
+    scores: np.ndarray,
+    width: int = GIF_WIDTH,
+    stride: int = GIF_STRIDE,
 ) -> None:
-    """Every second frame, downscaled: ground truth in blue, the tracker's box by state."""
+    """Every ``stride``-th frame, ``width`` pixels wide: ground truth in blue, the tracker's box
+    by state."""
     frames = []
-    for i in range(0, len(boxes), GIF_STRIDE):
+    for i in range(0, len(boxes), stride):
         state = TrackerState(states[i]).name if states[i] >= 0 else "no result"
         box = boxes[i] if np.all(np.isfinite(boxes[i])) else None
         canvas = draw_overlay(sequence.color(i), box, state, float(scores[i]), [f"frame {i}"])
@@ -35,10 +45,10 @@ def overlay_gif(
         if np.all(np.isfinite(gt)):
             x, y, w, h = (round(float(c)) for c in gt)
             cv2.rectangle(canvas, (x, y), (x + w, y + h), GT_COLOR_BGR, GT_THICKNESS)
-        scale = GIF_WIDTH / canvas.shape[1]
+        scale = width / canvas.shape[1]
         small = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         frames.append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
-    iio.imwrite(path, np.stack(frames), duration=1000 * GIF_STRIDE / 30, loop=0)
+    iio.imwrite(path, np.stack(frames), duration=1000 * stride / 30, loop=0)
 
 
 def trajectory_plot(path: Path, truth_xyz: np.ndarray | None, estimate_xyz: np.ndarray) -> None:

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import math
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -149,14 +150,28 @@ def write_outputs(
     positions: np.ndarray,
     states: np.ndarray,
     scores: np.ndarray,
+    docs: Path | None = None,
 ) -> None:
-    from rgbd_tracker_ros.evaluation.demo_media import overlay_gif, trajectory_plot
+    """The report and its pictures in ``out``; with ``docs``, the README's copies there too."""
+    from rgbd_tracker_ros.evaluation import demo_media
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
-    overlay_gif(out / "overlay.gif", sequence, boxes, states, scores)
-    trajectory_plot(out / "trajectory.png", sequence.groundtruth_3d, positions)
+    demo_media.overlay_gif(out / "overlay.gif", sequence, boxes, states, scores)
+    demo_media.trajectory_plot(out / "trajectory.png", sequence.groundtruth_3d, positions)
     (out / "report.md").write_text(_markdown(report))
+    if docs is not None:
+        docs.mkdir(parents=True, exist_ok=True)
+        demo_media.overlay_gif(
+            docs / "demo_overlay.gif",
+            sequence,
+            boxes,
+            states,
+            scores,
+            width=demo_media.README_GIF_WIDTH,
+            stride=demo_media.README_GIF_STRIDE,
+        )
+        shutil.copyfile(out / "trajectory.png", docs / "demo_trajectory.png")
 
 
 def _markdown(r: DemoReport) -> str:
@@ -197,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("results/demo"), help="report folder")
     parser.add_argument("--sequence", type=Path, help="sequence folder (default: built-in demo)")
     parser.add_argument("--tracker", default="depth_dcf", help="tracker name (default depth_dcf)")
+    parser.add_argument(
+        "--docs", type=Path, help="also write the README's small copies of the pictures here"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[demo] %(message)s")
     apply_large_image_profile(LOG.info)
@@ -205,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     LOG.info("playing %s (%d frames) to the tracker node", sequence.name, len(sequence))
     session = run_session(path, args.tracker)
     report, boxes, positions, states, scores = score(sequence, session, args.tracker)
-    write_outputs(args.output, report, sequence, boxes, positions, states, scores)
+    write_outputs(args.output, report, sequence, boxes, positions, states, scores, args.docs)
     print(_markdown(report).split("![overlay]")[0])
     LOG.info("report written to %s", args.output / "report.md")
     if not report.passed:

@@ -64,12 +64,23 @@ class Outputs:
                 self.detections_3d.append,
                 100,
             )
+        self.tf_buffer = None
         if tf_frames.tf2_available():
             from tf2_msgs.msg import TFMessage
 
             node.create_subscription(
                 TFMessage, "/tf", lambda msg: self.transforms.extend(msg.transforms), 100
             )
+            # What a robot's other nodes would do: look the target up in tf2's own buffer.
+            self.tf_buffer = tf_frames.tf2_ros.Buffer()
+            self._tf_listener = tf_frames.tf2_ros.TransformListener(self.tf_buffer, node)
+
+    def lookup(self, target: str, header: Header) -> tuple[float, float, float]:
+        """``tracker_target``'s origin in ``target`` at the frame's stamp, through tf2."""
+        stamp = Time.from_msg(header.stamp)
+        assert wait_for(lambda: self.tf_buffer.can_transform(target, "tracker_target", stamp))
+        t = self.tf_buffer.lookup_transform(target, "tracker_target", stamp).transform.translation
+        return t.x, t.y, t.z
 
 
 def _track(graph: Graph, frames: int = 5) -> tuple[Header, TrackedTarget]:
@@ -138,6 +149,7 @@ def test_detections_and_tf_frame_carry_the_target(graph):
     t = transform.transform.translation
     assert (t.x, t.y, t.z) == pytest.approx(expected)
     assert transform.transform.rotation.w == 1.0
+    assert outputs.lookup(OPTICAL_FRAME, header) == pytest.approx(expected)
 
     lost = graph.publish(np.zeros_like(gray_frame()), flat_depth_mm(), small_intrinsics())
     assert wait_for(lambda: _by_stamp(outputs.detections_2d, lost))
@@ -176,6 +188,8 @@ def test_output_frame_gives_pose_and_3d_detection_in_the_fixed_frame(graph):
     assert array_3d.header.frame_id == "base_link"
     centre = array_3d.detections[0].bbox.center.position
     assert (centre.x, centre.y, centre.z) == pytest.approx(expected, abs=1e-6)
+    # tf2 chains the robot's mounting with the node's tracker_target frame to the same point.
+    assert outputs.lookup("base_link", header) == pytest.approx(expected, abs=1e-6)
 
 
 @requires("tf2_ros")

@@ -15,6 +15,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 
 from rgbd_tracker_ros.geometry import transform_point
+from rgbd_tracker_ros.ros.conversions import stamp_to_ns
 
 try:
     import tf2_ros
@@ -38,6 +39,7 @@ class TfFrames:
     def __init__(self, node: Node, broadcast: bool = False) -> None:
         self._node = node
         self._buffer = self._listener = self._broadcaster = None
+        self._newest_sent_ns: int | None = None
         if tf2_ros is not None:
             self._buffer = tf2_ros.Buffer()
             self._listener = tf2_ros.TransformListener(self._buffer, node)
@@ -75,9 +77,16 @@ class TfFrames:
         return (t.x, t.y, t.z), (q.x, q.y, q.z, q.w)
 
     def broadcast(self, transform: TransformStamped) -> bool:
-        """Send ``transform`` on /tf; False when there is no broadcaster."""
+        """Send ``transform`` on /tf; False when there is no broadcaster, or when its stamp is
+        not newer than the last one sent: tf2 listeners drop such data with a warning each
+        (TF_OLD_DATA, TF_REPEATED_DATA), so input stamps that jump back would flood every log
+        on the robot, this node's included."""
         if self._broadcaster is None:
             return False
+        stamp_ns = stamp_to_ns(transform.header.stamp)
+        if self._newest_sent_ns is not None and stamp_ns <= self._newest_sent_ns:
+            return False
+        self._newest_sent_ns = stamp_ns
         self._broadcaster.sendTransform(transform)
         return True
 

@@ -84,3 +84,34 @@ def test_a_missing_transform_is_a_clear_error(tf_nodes):
     frames = TfFrames(tf_nodes[0])
     with pytest.raises(FrameError, match=r"'map'.*no transform to .*does not exist"):
         frames.in_frame(_click("map", 1.0, 0.0, 0.0), OPTICAL)
+
+
+@requires_tf2
+def test_the_target_frame_never_goes_back_in_time(tf_nodes):
+    """Input stamps that jump back (a bag loop, a fuzzer) must not reach /tf: every tf2
+    listener would log TF_OLD_DATA or TF_REPEATED_DATA for each such transform."""
+    from tf2_msgs.msg import TFMessage
+
+    node, listener = tf_nodes
+    received: list[int] = []
+    listener.create_subscription(
+        TFMessage,
+        "/tf",
+        lambda msg: received.extend(t.header.stamp.sec for t in msg.transforms),
+        10,
+    )
+    frames = TfFrames(node, broadcast=True)
+
+    def target_at(sec: int) -> TransformStamped:
+        transform = TransformStamped()
+        transform.header.frame_id, transform.child_frame_id = OPTICAL, "tracker_target"
+        transform.header.stamp.sec = sec
+        transform.transform.rotation.w = 1.0
+        return transform
+
+    # Matched with the listener's subscription and the node's own (its tf2 listener).
+    assert wait_for(lambda: frames._broadcaster.pub_tf.get_subscription_count() >= 2)
+    assert [frames.broadcast(target_at(sec)) for sec in (5, 3, 5, 7)] == [True, False, False, True]
+    assert wait_for(lambda: 7 in received)
+    assert received == [5, 7]
+    frames.close()

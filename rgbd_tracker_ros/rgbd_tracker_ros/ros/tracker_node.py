@@ -274,6 +274,8 @@ class TrackerNode(GuardedLifecycleNode):
         ]
 
     def _destroy_inputs(self) -> None:
+        # The last frame went to the released worker: clicks wait for the next one.
+        self._latest = None
         inputs, self._inputs = self._inputs, None
         if inputs is not None:
             inputs.close()

@@ -105,6 +105,7 @@ def test_deactivate_frees_the_tracker_and_closes_the_inputs_until_reactivated(gr
     color, depth, intr, _ = _first_frame_then_init(graph)
     assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
     assert node._worker is None, "the tracker (and its model) must be released"
+    assert node._latest is None, "clicks must wait for a frame the next worker has"
     assert wait_for(lambda: graph.color_pub.get_subscription_count() == 0)
     refused = graph.init((60, 40, 40, 30))
     assert not refused.success and "not active" in refused.message

@@ -63,8 +63,21 @@ class SteadyTracker:
         )
 
 
+@dataclass(frozen=True)
+class SlowStartParams:
+    """``load_s`` seconds to build, as a large model takes to load."""
+
+    load_s: float = 10.0
+
+
 def build_steady(params: SteadyParams, model: None) -> SteadyTracker:
     return SteadyTracker(params)
 
 
+def build_slow_start(params: SlowStartParams, model: None) -> SteadyTracker:
+    time.sleep(params.load_s)
+    return SteadyTracker(SteadyParams())
+
+
 register(fake_spec("test_steady", "fake_trackers:build_steady", SteadyParams))
+register(fake_spec("test_slow_start", "fake_trackers:build_slow_start", SlowStartParams))

@@ -637,23 +637,31 @@ def _ms(seconds: float | None) -> str:
 
 
 def run(argv: list[str]) -> int:
-    """Spin a ``TrackerNode`` until shutdown; ``argv`` may carry ``--ros-args``."""
+    """Spin a ``TrackerNode`` until shutdown; ``argv`` may carry ``--ros-args``.
+
+    Ctrl-C or SIGTERM during start-up (the model may take seconds to load) shuts the context
+    down under the half-built node; that is a normal exit, not a traceback.
+    """
     rclpy.init(args=argv)
+    context = rclpy.get_default_context()
+    node: TrackerNode | None = None
     try:
         node = TrackerNode()
+        if params.value(node, "autostart"):
+            node.trigger_configure()
+            node.trigger_activate()
+        spin(node, node.on_callback_error)
     except InvalidParameterValueException as exc:
         rclpy.logging.get_logger("tracker").error(f"cannot start: {exc}")
-        rclpy.try_shutdown()
         return 1
-    if params.value(node, "autostart"):
-        node.trigger_configure()
-        node.trigger_activate()
-    try:
-        spin(node, node.on_callback_error)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if context.ok():
+            raise
     finally:
-        node.close()
-        node.destroy_node()
+        if node is not None:
+            node.close()
+            node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -7,6 +7,8 @@ what a user sees on the console and on ``/rosout``.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +123,23 @@ def test_the_route_reaches_rosout_and_follows_the_node_level():
         listener.destroy_node()
         rclpy.try_shutdown()
     assert logging.getLogger(PACKAGE_LOGGER).propagate
+
+
+def test_stopped_while_starting_the_node_exits_quietly():
+    """SIGTERM (as launch sends on Ctrl-C) while the model loads: exit 0, no traceback."""
+    name = f"tracker_stopped_early_{os.getpid()}"
+    command = [sys.executable, "-c", NODE, "--ros-args", "-r", f"__node:={name}"]
+    command += ["-p", "tracker.name:=test_slow_start"]
+    node = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rclpy.init()
+    probe = rclpy.create_node("stop_probe")
+    try:
+        # Seen in the graph: constructed, and configuring for the next ten seconds.
+        assert wait_for(lambda: name in probe.get_node_names(), timeout=120)
+    finally:
+        probe.destroy_node()
+        rclpy.try_shutdown()
+        node.send_signal(signal.SIGTERM)
+        output = node.communicate(timeout=120)[0]
+    assert node.returncode == 0, output
+    assert "Traceback" not in output, output

@@ -119,6 +119,19 @@ def illuminate(color: np.ndarray, gain_rgb: np.ndarray, gradient_xy: np.ndarray)
     return cv2.multiply(color.astype(np.float32), factor, dtype=cv2.CV_8U)
 
 
+def dim(
+    color: np.ndarray, level: float, noise_sigma: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Brightness scaled by ``level`` plus Gaussian sensor noise of ``noise_sigma`` grey levels
+    (a dark scene: the camera's gain amplifies its noise)."""
+    if level >= 1.0 and noise_sigma <= 0.0:
+        return color
+    dimmed = color.astype(np.float32) * np.float32(level)
+    if noise_sigma > 0.0:
+        dimmed += rng.standard_normal(color.shape, np.float32) * np.float32(noise_sigma)
+    return np.clip(dimmed + np.float32(0.5), 0, 255).astype(np.uint8)
+
+
 def motion_blur(color: np.ndarray, length_px: float, angle_rad: float) -> np.ndarray:
     """Linear motion blur (camera shake): average along a ``length_px`` segment."""
     if length_px < 1.5:

@@ -17,6 +17,17 @@ stream per scene part, so switching one option on does not change the rest of th
 - ``motion_blur``: bursts of camera-shake blur.
 - ``depth_noise``: RealSense-like depth errors (``effects.DepthNoiseModel``).
 
+Harder options, for the hard suite (``hard_suite``), which the plain one leaves out:
+
+- ``lookalike``: a twin of the target (same texture, a small hue shift) that wanders near
+  it at another depth and crosses it twice, once in front of part of it and once behind;
+  with ``out_of_view`` it waits where the target leaves the view, about 0.3 m from the
+  target's depth there, and the target comes back nearer the camera.
+- ``low_light``: a spell at about a third of the brightness, with the sensor noise of the
+  gain a camera then applies.
+- ``camera_shake``: bursts of small camera turns (the image jitters by a few pixels) with
+  short, mostly horizontal motion blur.
+
 Ground truth per frame: the projected target rectangle clipped to the image (its axis
 aligned box, in the DepthTrack convention where pixel (i, j) covers [i, i+1) x [j, j+1))
 and the target centre in the color optical frame (X right, Y down, Z forward, metres).
@@ -40,6 +51,7 @@ from rgbd_tracker_ros.sequences import textures
 from rgbd_tracker_ros.sequences.depthtrack import SequenceWriter
 from rgbd_tracker_ros.sequences.effects import (
     DepthNoiseModel,
+    dim,
     exact_depth_mm,
     illuminate,
     motion_blur,
@@ -59,7 +71,8 @@ from rgbd_tracker_ros.sequences.render import (
 
 LOG = logging.getLogger(__name__)
 
-OPTIONS = (
+# The options of the plain benchmark suite; ``OPTIONS`` adds the hard suite's.
+PLAIN_OPTIONS = (
     "scale_change",
     "translation",
     "rotation",
@@ -71,6 +84,8 @@ OPTIONS = (
     "motion_blur",
     "depth_noise",
 )
+HARD_OPTIONS = ("lookalike", "low_light", "camera_shake")
+OPTIONS = PLAIN_OPTIONS + HARD_OPTIONS
 
 # Pixel sizes below are for a 640-pixel-wide image and scale with the width.
 _REFERENCE_WIDTH = 640.0
@@ -98,6 +113,9 @@ class SyntheticConfig:
     illumination: bool = False
     motion_blur: bool = False
     depth_noise: bool = True
+    lookalike: bool = False
+    low_light: bool = False
+    camera_shake: bool = False
     depth_noise_strength: float = 1.0
     # Scikit-image sample photos as textures where installed; False forces procedural ones.
     photo_textures: bool = True
@@ -150,7 +168,7 @@ class SyntheticConfig:
 
 # ---------------------------------------------------------------------------------- presets
 
-PRESETS: dict[str, dict[str, object]] = {
+PLAIN_PRESETS: dict[str, dict[str, object]] = {
     "easy": {},
     "scale": {"scale_change": True},
     "rotation": {"rotation": True},
@@ -160,7 +178,29 @@ PRESETS: dict[str, dict[str, object]] = {
     "illumination": {"illumination": True},
     "blur": {"motion_blur": True},
     "noise": {"depth_noise_strength": 2.5},
-    "all": {option: True for option in OPTIONS},
+    "all": {option: True for option in PLAIN_OPTIONS},
+}
+# What defeats trackers that do well on the plain presets: look-alikes (crossing the target,
+# waiting where it left the view, beside textured occluders), low light, camera shake.
+HARD_PRESETS: dict[str, dict[str, object]] = {
+    "lookalike": {"lookalike": True},
+    "lookalike_exit": {"lookalike": True, "out_of_view": True},
+    "lookalike_occlusion": {"lookalike": True, "partial_occlusion": True, "full_occlusion": True},
+    "low_light": {"low_light": True},
+    "shake": {"camera_shake": True},
+    "hard_all": {
+        "lookalike": True,
+        "out_of_view": True,
+        "partial_occlusion": True,
+        "low_light": True,
+        "camera_shake": True,
+        "rotation": True,
+    },
+}
+PRESETS: dict[str, dict[str, object]] = {**PLAIN_PRESETS, **HARD_PRESETS}
+SUITE_PRESETS: dict[str, list[str]] = {
+    "plain": [name for name in PLAIN_PRESETS if name != "easy"] + ["easy"],
+    "hard": list(HARD_PRESETS),
 }
 
 
@@ -178,13 +218,19 @@ def benchmark_suite(
     num_frames: int = 200,
     width: int = 640,
     height: int = 480,
+    suite: str = "plain",
 ) -> list[SyntheticConfig]:
-    """A fixed benchmark set: presets in turn (every option covered), each with its own seed.
+    """A fixed benchmark set: the ``suite``'s presets in turn (``SUITE_PRESETS``: the plain
+    one covers every plain option, the hard one every hard option), each with its own seed.
 
     The same arguments always give the same configs; names are ``<preset>_<index>``.
     """
-    order = [name for name in PRESETS if name != "easy"] + ["easy"]
-    seeds = np.random.SeedSequence(seed).generate_state(num_sequences)
+    if suite not in SUITE_PRESETS:
+        raise ValueError(f"unknown suite {suite!r}; known: {', '.join(SUITE_PRESETS)}")
+    order = SUITE_PRESETS[suite]
+    # The plain suite keeps its original seeds; any other draws its own from the suite name.
+    entropy = seed if suite == "plain" else [seed, zlib.crc32(suite.encode())]
+    seeds = np.random.SeedSequence(entropy).generate_state(num_sequences)
     return [
         preset_config(
             order[i % len(order)],
@@ -237,15 +283,44 @@ class Shake:
 
 
 @dataclass(frozen=True, eq=False)
+class LowLight:
+    """Per-frame brightness factor (1 = normal) and sensor noise (grey levels, 1 sigma)."""
+
+    levels: np.ndarray
+    noise: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class CameraShake:
+    """Per-frame camera turn (yaw and pitch, radians: the image jitters) and its blur."""
+
+    yaws: np.ndarray
+    pitches: np.ndarray
+    blur: Shake
+
+    def rotation(self, index: int) -> np.ndarray | None:
+        """Rotation taking the still camera's frame to the shaken one's; None when still."""
+        yaw, pitch = float(self.yaws[index]), float(self.pitches[index])
+        if yaw == 0.0 and pitch == 0.0:
+            return None
+        cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+        turn = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
+        tilt = np.array([[1.0, 0.0, 0.0], [0.0, cp, sp], [0.0, -sp, cp]])
+        return tilt @ turn
+
+
+@dataclass(frozen=True, eq=False)
 class Scene:
     camera: Camera
     background: tuple[Quad, ...]
     target: MovingRect
-    movers: tuple[MovingRect, ...]  # distractor and occluders
+    movers: tuple[MovingRect, ...]  # distractor, look-alike and occluders
     events: dict[str, tuple[int, int]]  # event name -> [start, end) frames
     lighting: Lighting | None = None
     shake: Shake | None = None
     depth_noise: DepthNoiseModel | None = None
+    low_light: LowLight | None = None
+    camera_shake: CameraShake | None = None
 
 
 @dataclass
@@ -404,6 +479,10 @@ def _plan_target(
         outside = k.width + half_diag_px + margin if right else -half_diag_px - margin
         share = _window_ramp(n, start, end, ramp=max(2, (end - start) // 4))
         u = (1 - share) * u + share * outside
+        if config.lookalike:
+            # Back nearer than it left, while its look-alike waits at the exit (``_lookalike``).
+            nearer = _rng(config.seed, "lookalike_return").uniform(0.3, 0.5)
+            z = z - nearer * _ease((np.arange(n) - start) / (end - start))
 
     roll_rng = _rng(config.seed, "rotation")
     if config.rotation:
@@ -568,6 +647,89 @@ def _distractor(
     )
 
 
+def _lookalike(
+    config: SyntheticConfig,
+    camera: Camera,
+    plan: _TargetPlan,
+    target_image: np.ndarray,
+    events: dict[str, tuple[int, int]],
+) -> MovingRect:
+    """A twin of the target (same texture, hue turned by 8-16 degrees) at another depth.
+
+    It wanders beside the target, on one side, 0.3-0.5 m nearer or 0.3-0.7 m farther. During the
+    ``lookalike_front`` / ``lookalike_behind`` windows it crosses the target to the other
+    side: in front, 0.3-0.5 m nearer and offset up or down so it hides part of the target;
+    behind, 0.3-0.6 m farther, straight behind it. During ``out_of_view`` it waits near the
+    image edge where the target left, 0.25-0.35 m nearer or farther than the target was.
+    """
+    n, k = config.num_frames, camera.intrinsics
+    rng = _rng(config.seed, "lookalike")
+    image = textures.hue_shift(target_image, rng.uniform(8, 16) * rng.choice([-1, 1]))
+    width_px = k.fx * plan.width_m / plan.z
+    height_px = k.fy * plan.height_m / plan.z
+
+    # Wandering, relative to the target: gap (target widths), rise (heights), depth offset.
+    times = _keyframe_times(rng, n, 30)
+    keys = np.column_stack(
+        [
+            rng.uniform(1.5, 2.2, len(times)),
+            rng.uniform(-0.5, 0.5, len(times)),
+            np.where(
+                rng.random(len(times)) < 0.5,
+                -rng.uniform(0.3, 0.5, len(times)),
+                rng.uniform(0.3, 0.7, len(times)),
+            ),
+        ]
+    )
+    gap, rise, offset = _interpolate(times, keys, n).T
+    # Each crossing flips the side: the product of the passes' profiles (-1 before, +1
+    # after) is zero while one crosses. The first side faces the image centre.
+    side = np.full(n, 1.0 if plan.u[0] < k.cx else -1.0)
+    for name, front in (("lookalike_front", True), ("lookalike_behind", False)):
+        if name not in events:
+            continue
+        start, end = events[name]
+        profile = _pass_profile(n, start, end, dwell=0.2)
+        crossing = 1.0 - np.abs(profile)
+        side = -side * profile
+        if front:
+            pass_rise = rng.choice([-1.0, 1.0]) * rng.uniform(0.35, 0.55)
+            pass_offset = -rng.uniform(0.3, 0.5)
+        else:
+            pass_rise, pass_offset = rng.uniform(-0.2, 0.2), rng.uniform(0.3, 0.6)
+        rise = (1.0 - crossing) * rise + crossing * pass_rise
+        # The depth settles before the two overlap in the image.
+        settled = np.clip(3.0 * crossing, 0.0, 1.0)
+        offset = (1.0 - settled) * offset + settled * pass_offset
+    u = plan.u + side * gap * width_px
+    v = plan.v + rise * height_px
+    z = plan.z + offset
+
+    if "out_of_view" in events:
+        start, end = events["out_of_view"]
+        right = plan.u[(start + end) // 2] > k.cx
+        depth = float(plan.z[start]) + rng.choice([-1.0, 1.0]) * rng.uniform(0.25, 0.35)
+        inset = rng.uniform(0.5, 0.9) * k.fx * plan.width_m / depth
+        spot = (k.width - inset if right else inset, float(plan.v[start]), depth)
+        # It goes there once a crossing just before is over (no passing through the target).
+        arrive = max(
+            [start - 20] + [finish + 2 for _, finish in events.values() if finish <= start]
+        )
+        waits = _window_ramp(n, arrive, end + 15, ramp=min(12, max(2, start - arrive)))
+        u = (1.0 - waits) * u + waits * spot[0]
+        v = (1.0 - waits) * v + waits * spot[1]
+        z = (1.0 - waits) * z + waits * spot[2]
+    return MovingRect(
+        Layer.DISTRACTOR,
+        Texture.from_image(image),
+        plan.width_m * rng.uniform(0.95, 1.05),
+        plan.height_m * rng.uniform(0.95, 1.05),
+        _to_3d(camera, u, v, z),
+        plan.roll.copy(),
+        np.ones(n, bool),
+    )
+
+
 def _occluder(
     config: SyntheticConfig,
     camera: Camera,
@@ -649,12 +811,47 @@ def _shake(config: SyntheticConfig) -> Shake:
     return Shake(lengths, angles)
 
 
+def _low_light(config: SyntheticConfig) -> LowLight:
+    """One spell at 28-38 % brightness for 15-25 % of the sequence, dimming in a few frames,
+    with the noise of the gain a camera applies in the dark."""
+    n = config.num_frames
+    rng = _rng(config.seed, "low_light")
+    length = max(6, int(rng.uniform(0.15, 0.25) * n))
+    start = int(rng.integers(n // 6, max(n // 6 + 1, n - length - n // 12)))
+    dark = _window_ramp(n, start, start + length, ramp=max(2, length // 8))
+    level = rng.uniform(0.28, 0.38)
+    return LowLight(1.0 - dark * (1.0 - level), dark * rng.uniform(4.0, 8.0))
+
+
+def _camera_shake(config: SyntheticConfig, camera: Camera) -> CameraShake:
+    """Bursts of a shaking camera: the view jitters by a few pixels, mostly sideways, and
+    the image is blurred along a short, nearly horizontal stroke."""
+    n, k = config.num_frames, camera.intrinsics
+    rng = _rng(config.seed, "camera_shake")
+    pixel = config.width / _REFERENCE_WIDTH
+    t = np.arange(n, dtype=np.float64)
+    shift_x, shift_y, lengths, angles = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    for _ in range(max(1, n // 60)):
+        centre = rng.uniform(n / 8, n - n / 12)
+        envelope = np.clip(1.0 - np.abs(t - centre) / rng.uniform(5, 10), 0.0, None)
+        period, phase = rng.uniform(3, 6), rng.uniform(0, 2 * np.pi)
+        amplitude = rng.uniform(4, 10) * pixel
+        shift_x += amplitude * envelope * np.sin(2 * np.pi * t / period + phase)
+        shift_y += 0.3 * amplitude * envelope * np.sin(2 * np.pi * t / (1.3 * period) + phase)
+        burst = rng.uniform(8, 20) * pixel * envelope
+        angles = np.where(burst > lengths, rng.uniform(-0.15, 0.15), angles)
+        lengths = np.maximum(lengths, burst)
+    return CameraShake(np.arctan(shift_x / k.fx), np.arctan(shift_y / k.fy), Shake(lengths, angles))
+
+
 def build_scene(config: SyntheticConfig) -> Scene:
     """The full description of a sequence: static room, per-frame poses and effects."""
     camera = Camera(config.camera_intrinsics)
     event_names = [
         e for e in ("partial_occlusion", "full_occlusion", "out_of_view") if getattr(config, e)
     ]
+    if config.lookalike:
+        event_names += ["lookalike_front", "lookalike_behind"]
     events = _schedule_events(_rng(config.seed, "events"), config.num_frames, event_names)
     target_image, photo_name = _target_texture(config)
     aspect = target_image.shape[1] / target_image.shape[0]
@@ -672,6 +869,8 @@ def build_scene(config: SyntheticConfig) -> Scene:
     movers = []
     if config.distractor:
         movers.append(_distractor(config, camera, plan, target_image))
+    if config.lookalike:
+        movers.append(_lookalike(config, camera, plan, target_image, events))
     for name, full in (("partial_occlusion", False), ("full_occlusion", True)):
         if name in events:
             movers.append(_occluder(config, camera, plan, events[name], full))
@@ -684,6 +883,8 @@ def build_scene(config: SyntheticConfig) -> Scene:
         lighting=_lighting(config) if config.illumination else None,
         shake=_shake(config) if config.motion_blur else None,
         depth_noise=DepthNoiseModel(config.depth_noise_strength) if config.depth_noise else None,
+        low_light=_low_light(config) if config.low_light else None,
+        camera_shake=_camera_shake(config, camera) if config.camera_shake else None,
     )
 
 
@@ -701,6 +902,13 @@ def box_from_polygon(polygon: np.ndarray, width: int, height: int) -> np.ndarray
         return np.full(4, np.nan)
     (x0, y0), (x1, y1) = inside.min(axis=0), inside.max(axis=0)
     return np.array([x0, y0, x1 - x0, y1 - y0])
+
+
+def _turned(quad: Quad, rotation: np.ndarray | None) -> Quad:
+    """``quad`` seen from a camera turned by ``rotation`` (unchanged for None)."""
+    if rotation is None:
+        return quad
+    return Quad(quad.corners @ rotation.T, quad.texture, quad.layer)
 
 
 class SyntheticSequence:
@@ -729,12 +937,18 @@ class SyntheticSequence:
         if not 0 <= index < len(self):
             raise IndexError(f"frame {index} out of range 0..{len(self) - 1}")
         scene, camera = self.scene, self.scene.camera
-        canvas = self._background.copy()
-        target_quad = scene.target.quad(index)
+        turn = scene.camera_shake.rotation(index) if scene.camera_shake is not None else None
+        if turn is None:
+            canvas = self._background.copy()
+        else:
+            canvas = Canvas.empty(*camera.size_wh)
+            for quad in scene.background:
+                render_quad(camera, _turned(quad, turn), canvas)
+        target_quad = _turned(scene.target.quad(index), turn)
         render_quad(camera, target_quad, canvas)
         for mover in scene.movers:
             if mover.active[index]:
-                render_quad(camera, mover.quad(index), canvas)
+                render_quad(camera, _turned(mover.quad(index), turn), canvas)
 
         width, height = camera.size_wh
         polygon = projected_polygon(camera, target_quad.corners)
@@ -748,8 +962,14 @@ class SyntheticSequence:
         color = canvas.color
         if scene.lighting is not None:
             color = illuminate(color, scene.lighting.gains[index], scene.lighting.gradients[index])
-        if scene.shake is not None:
-            color = motion_blur(color, scene.shake.lengths[index], scene.shake.angles[index])
+        if scene.low_light is not None:
+            noise_rng = _rng(self.config.seed, "low_light_noise", index)
+            color = dim(
+                color, scene.low_light.levels[index], scene.low_light.noise[index], noise_rng
+            )
+        for shake in (scene.shake, None if scene.camera_shake is None else scene.camera_shake.blur):
+            if shake is not None:
+                color = motion_blur(color, shake.lengths[index], shake.angles[index])
         if scene.depth_noise is not None:
             depth_mm = scene.depth_noise.apply(canvas.depth, camera.intrinsics.fx, rng)
         else:

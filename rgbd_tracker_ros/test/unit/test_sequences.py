@@ -27,7 +27,8 @@ from rgbd_tracker_ros.sequences.render import (
     render_quad,
 )
 from rgbd_tracker_ros.sequences.synthetic import (
-    OPTIONS,
+    HARD_OPTIONS,
+    PLAIN_OPTIONS,
     SyntheticConfig,
     SyntheticSequence,
     benchmark_suite,
@@ -352,15 +353,111 @@ def test_procedural_textures_work_without_photos() -> None:
     assert not np.isnan(frame.box_xywh).any()
 
 
-def test_benchmark_suite_is_fixed_and_covers_every_option() -> None:
+def test_benchmark_suites_are_fixed_and_cover_their_options() -> None:
     suite = benchmark_suite(num_sequences=24, seed=0, num_frames=50)
     assert suite == benchmark_suite(num_sequences=24, seed=0, num_frames=50)
     assert suite != benchmark_suite(num_sequences=24, seed=1, num_frames=50)
     assert len({c.name for c in suite}) == 24 and len({c.seed for c in suite}) == 24
-    for option in OPTIONS:
+    for option in PLAIN_OPTIONS:
         assert any(getattr(c, option) for c in suite), option
+    # The plain suite is what it was before the hard options existed.
+    assert not any(getattr(c, option) for c in suite for option in HARD_OPTIONS)
+    assert suite[0].name == "scale_000" and suite[8].name == "all_008"
+    hard = benchmark_suite(num_sequences=18, seed=0, num_frames=50, suite="hard")
+    assert hard == benchmark_suite(num_sequences=18, seed=0, num_frames=50, suite="hard")
+    for option in HARD_OPTIONS:
+        assert any(getattr(c, option) for c in hard), option
+    assert not {c.seed for c in hard} & {c.seed for c in suite}
     with pytest.raises(ValueError, match="unknown preset"):
         preset_config("nope")
+    with pytest.raises(ValueError, match="unknown suite"):
+        benchmark_suite(suite="nope")
+
+
+def _footprint(seq: SyntheticSequence, quad: Quad, shape: tuple[int, ...]) -> np.ndarray:
+    polygon = seq.scene.camera.project(quad.corners)
+    footprint = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(footprint, np.round(polygon).astype(np.int32), 1)
+    return footprint > 0
+
+
+def test_lookalike_crosses_in_front_and_behind_the_target() -> None:
+    config = preset_config("lookalike", seed=3, num_frames=120, depth_noise=False, **SMALL)
+    seq, frames = _frames(config)
+    events = seq.scene.events
+    lookalike = seq.scene.movers[0]
+    assert lookalike.layer == Layer.DISTRACTOR
+    for name, in_front in (("lookalike_front", True), ("lookalike_behind", False)):
+        start, end = events[name]
+        overlapping = 0
+        for i in range(start, end):
+            shape = frames[i].labels.shape
+            target = _footprint(seq, seq.scene.target.quad(i), shape)
+            if not (target & _footprint(seq, lookalike.quad(i), shape)).any():
+                continue
+            overlapping += 1
+            nearer = lookalike.centres[i, 2] < seq.scene.target.centres[i, 2]
+            assert nearer == in_front, (name, i)
+        assert overlapping >= 3, name
+        # In front it hides part of the target, never all of it.
+        if in_front:
+            middle = (start + end) // 2
+            assert 0.1 < frames[middle].visible_fraction < 0.95
+    # Same texture, hue turned a little: the look-alike's colours are near the target's.
+    target_colour = frames[0].color[frames[0].labels == Layer.TARGET].mean(axis=0)
+    twin_colour = frames[0].color[frames[0].labels == Layer.DISTRACTOR].mean(axis=0)
+    assert np.abs(target_colour - twin_colour).max() < 40
+
+
+def test_lookalike_waits_where_the_target_left_and_the_target_returns_nearer() -> None:
+    config = preset_config("lookalike_exit", seed=7, num_frames=150, depth_noise=False, **SMALL)
+    seq = SyntheticSequence(config)
+    start, end = seq.scene.events["out_of_view"]
+    target, lookalike = seq.scene.target.centres, seq.scene.movers[0].centres
+    camera = seq.scene.camera
+    # While the target is away, the look-alike stands still near the edge it left by,
+    # about 0.3 m from the target's depth there.
+    away = slice(start + 5, end - 5)
+    assert np.ptp(lookalike[away], axis=0).max() < 0.01
+    assert 0.2 < abs(lookalike[start, 2] - target[start, 2]) < 0.4
+    exit_u = camera.project(target[(start + end) // 2 : (start + end) // 2 + 1])[0, 0]
+    wait_u = camera.project(lookalike[away][:1])[0, 0]
+    left = exit_u < 0
+    assert (wait_u < 0.3 * config.width) if left else (wait_u > 0.7 * config.width)
+    assert target[end + 5, 2] < target[start, 2] - 0.25
+
+
+def test_low_light_dims_to_about_a_third_with_noise() -> None:
+    dark = preset_config("low_light", seed=2, num_frames=60, **SMALL)
+    seq = SyntheticSequence(dark)
+    plain = SyntheticSequence(dataclasses.replace(dark, low_light=False))
+    levels = seq.scene.low_light.levels
+    spell = int(np.argmin(levels))
+    assert 0.28 <= levels[spell] <= 0.38 and levels[0] == 1.0
+    lit, dimmed = plain.render(spell).color.astype(float), seq.render(spell).color.astype(float)
+    assert dimmed.mean() / lit.mean() == pytest.approx(levels[spell], abs=0.03)
+    residual = dimmed - lit * levels[spell]
+    assert 3.0 < residual.std() < 9.0  # the camera's gain noise
+    np.testing.assert_array_equal(seq.render(0).color, plain.render(0).color)
+
+
+def test_camera_shake_jitters_the_view_and_its_ground_truth() -> None:
+    config = preset_config("shake", seed=1, num_frames=80, depth_noise=False, **SMALL)
+    seq = SyntheticSequence(config)
+    still = SyntheticSequence(dataclasses.replace(config, camera_shake=False))
+    shake = seq.scene.camera_shake
+    index = int(np.argmax(np.abs(shake.yaws)))
+    shift = config.camera_intrinsics.fx * np.tan(shake.yaws[index])
+    assert abs(shift) > 1.0
+    shaken, calm = seq.render(index), still.render(index)
+    # The ground truth moves with the view (the target stays where it is in the room).
+    assert shaken.box_xywh[0] - calm.box_xywh[0] == pytest.approx(shift, abs=1.0)
+    assert shaken.centre_xyz[0] != pytest.approx(calm.centre_xyz[0], abs=1e-4)
+    assert np.linalg.norm(shaken.centre_xyz) == pytest.approx(np.linalg.norm(calm.centre_xyz))
+    # Blurred along a nearly horizontal stroke: vertical edges soften more than horizontal.
+    assert shake.blur.lengths[index] > 0 and abs(shake.blur.angles[index]) <= 0.15
+    quiet = int(np.flatnonzero((shake.yaws == 0) & (shake.blur.lengths == 0))[0])
+    np.testing.assert_array_equal(seq.render(quiet).color, still.render(quiet).color)
 
 
 def test_too_short_for_the_events_is_an_error() -> None:

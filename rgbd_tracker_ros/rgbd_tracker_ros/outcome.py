@@ -8,6 +8,14 @@ Occlusion has one owner per tracker: a tracker that judges it (``TrackResult.occ
 None, e.g. ``depth_dcf`` from the depth in front of its target) is followed; for the others the
 depth cue below decides. Either way an occluded frame gives no 3D position, because the depth
 read in the box is the occluder's.
+
+No pose jump without a plausible cause: when a box slips partly off its target (the target
+leaving the view, an occluder or a look-alike taking over part of it) the depth read in it
+can jump to the background or to the other object, and the 3D position with it; a robot
+following the target would lurch metres in one frame. A depth further from the last one given
+out than the target can have moved since (``max_target_speed`` plus the sensor's noise) is not
+the target's: UNCERTAIN, no position. The last depth stays the reference, so a jump that was
+real is taken once enough time has passed for the target to have made it.
 """
 
 from __future__ import annotations
@@ -32,6 +40,11 @@ from rgbd_tracker_ros.tracking.api import Frame, ScoreMap, TrackerState, TrackRe
 # broken intrinsics, so it is not given (the messages' float32 fields could not even hold it).
 MAX_METRES = 1e4
 
+# What the depth given out may move between two frames besides the target's own motion: the
+# sensor's noise and the robust box depth's wobble (a few cm at 1-4 m on a RealSense).
+DEPTH_NOISE_M = 0.1
+DEPTH_NOISE_SHARE = 0.05
+
 
 @dataclass(frozen=True)
 class OutcomeParams:
@@ -47,7 +60,8 @@ class OutcomeParams:
     the running depth and score levels.
 
     The box's depth is read from readings in ``[min_depth_m, max_depth_m]``; with fewer than
-    ``min_valid_pixels`` of them there is no depth and no 3D position.
+    ``min_valid_pixels`` of them there is no depth and no 3D position. ``max_target_speed``
+    (m/s, target and camera together) bounds how fast that depth may change.
     """
 
     uncertain_score: float = 0.0
@@ -58,6 +72,7 @@ class OutcomeParams:
     min_valid_pixels: int = 20
     min_depth_m: float = 0.1
     max_depth_m: float = 10.0
+    max_target_speed: float = 3.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.occlusion_depth_drop < 1.0:
@@ -66,6 +81,8 @@ class OutcomeParams:
             raise ValueError("the depth range must have 0 <= min < max")
         if self.min_valid_pixels < 1:
             raise ValueError("min_valid_pixels must be >= 1")
+        if not 0.0 <= self.max_target_speed < math.inf:
+            raise ValueError("max_target_speed must be finite and not negative")
 
     @property
     def depth(self) -> DepthParams:
@@ -83,8 +100,10 @@ class Outcome:
     ``box_xywh`` is the tracker's box clipped to the image (None when nothing of it is left);
     ``position`` the target centre (metres, color optical frame) and ``metric_size`` its
     width/height (metres), both None without usable depth, without intrinsics, while occluded,
-    LOST, or when they would be non-finite or beyond ``MAX_METRES``. ``depth`` is what the
-    box's pixels say: the occluder's depth when ``occluded``. Every number here is finite.
+    LOST, when the depth jumped (``depth_jumped``: further from the last one given out than
+    the target can have moved), or when they would be non-finite or beyond ``MAX_METRES``.
+    ``depth`` is what the box's pixels say: the occluder's depth when ``occluded``. Every
+    number here is finite.
     """
 
     state: TrackerState
@@ -95,23 +114,27 @@ class Outcome:
     position: tuple[float, float, float] | None = None
     metric_size: tuple[float, float] | None = None
     occluded: bool = False
+    depth_jumped: bool = False
 
 
 class OutcomeStage:
     """The outcome of each frame of one target; ``start`` on a new target, then ``step``.
 
-    Holds the running depth and score levels the depth cue compares with. ``params`` may be
-    replaced at any time (the node's ``ros2 param set``).
+    Holds the running depth and score levels the depth cue compares with, and the last depth
+    given out with its stamp. ``params`` may be replaced at any time (the node's
+    ``ros2 param set``).
     """
 
     def __init__(self, params: OutcomeParams | None = None) -> None:
         self.params = params or OutcomeParams()
         self._depth_level: float | None = None
         self._score_level: float | None = None
+        self._given_depth: float | None = None
+        self._given_stamp = 0.0
 
     def start(self, frame: Frame, box_xywh: BoxXYWH) -> Outcome:
         """The outcome of the frame a tracker was just initialised on with ``box_xywh``."""
-        self._depth_level = self._score_level = None
+        self._depth_level = self._score_level = self._given_depth = None
         outcome = Outcome(TrackerState.TRACKING, clip_box(box_xywh, *frame.size_wh), score=1.0)
         if outcome.box_xywh is None:
             raise ValueError(f"init box {list(box_xywh)} is outside the frame")
@@ -153,6 +176,11 @@ class OutcomeStage:
             return
         if estimate is None:
             return
+        if not self._plausible(estimate.depth, frame.stamp):
+            outcome.depth_jumped = True
+            if outcome.state == TrackerState.TRACKING:
+                outcome.state = TrackerState.UNCERTAIN
+            return
         if outcome.state == TrackerState.TRACKING:
             self._depth_level = _blend(self._depth_level, estimate.depth, params.smoothing)
             if tracking:
@@ -163,6 +191,21 @@ class OutcomeStage:
         size = metric_size(box[2], box[3], estimate.depth, frame.intrinsics)
         if all(math.isfinite(c) and abs(c) <= MAX_METRES for c in (*position, *size)):
             outcome.position, outcome.metric_size = position, size
+
+    def _plausible(self, depth: float, stamp: float) -> bool:
+        """``depth`` at ``stamp`` is within the target's reach of the last depth given out (and
+        becomes it); the first depth of a target always is. Stamps that went backwards (a
+        replayed recording restarting) count as no time."""
+        given = self._given_depth
+        if given is not None:
+            elapsed = max(stamp - self._given_stamp, 0.0)
+            reach = (
+                DEPTH_NOISE_M + DEPTH_NOISE_SHARE * given + self.params.max_target_speed * elapsed
+            )
+            if abs(depth - given) > reach:
+                return False
+        self._given_depth, self._given_stamp = depth, stamp
+        return True
 
     def _depth_cue(self, estimate: DepthEstimate, outcome: Outcome) -> bool:
         params = self.params

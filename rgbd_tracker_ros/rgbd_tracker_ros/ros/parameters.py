@@ -73,6 +73,11 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
         "Box depth this fraction closer than the tracked depth while the score falls: occluded.",
         False,
     ),
+    "thresholds.max_target_speed": (
+        _OUTCOME.max_target_speed,
+        "Fastest depth change (m/s) of the target: a box depth beyond it is no pose of it.",
+        False,
+    ),
     "depth.min_valid_pixels": (
         _OUTCOME.min_valid_pixels,
         "Fewer valid depth pixels in the box: no 3D position.",
@@ -244,6 +249,7 @@ def runtime_settings(values: dict[str, Any]) -> RuntimeSettings:
             uncertain_score=float(values["thresholds.uncertain_score"]),
             lost_score=float(values["thresholds.lost_score"]),
             occlusion_depth_drop=float(values["thresholds.occlusion_depth_drop"]),
+            max_target_speed=float(values["thresholds.max_target_speed"]),
             min_valid_pixels=int(values["depth.min_valid_pixels"]),
             min_depth_m=float(values["depth.min_depth_m"]),
             max_depth_m=float(values["depth.max_depth_m"]),

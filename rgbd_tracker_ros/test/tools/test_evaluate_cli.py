@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,9 @@ from fake_trackers import NoParams, fake_spec
 
 from rgbd_tracker_ros.evaluation import evaluate, metrics
 from rgbd_tracker_ros.evaluation.results import read_results
+from rgbd_tracker_ros.evaluation.runner import track_sequence
+from rgbd_tracker_ros.geometry import robust_target_depth
+from rgbd_tracker_ros.outcome import DEPTH_NOISE_M, DEPTH_NOISE_SHARE, OutcomeParams
 from rgbd_tracker_ros.sequences.depthtrack import read_sequence
 from rgbd_tracker_ros.sequences.synthetic import generate_sequence, preset_config
 from rgbd_tracker_ros.tools import evaluate as evaluate_tool
@@ -203,3 +207,30 @@ def test_param_parsing_and_suite_recipe():
     routed = tracker_overrides(["cell_size_px=4"], ["depth_dcf", "opencv_kcf"])
     assert routed == {"depth_dcf": {"cell_size_px": 4}, "opencv_kcf": {}}
     assert evaluate.SUITE_SEQUENCES >= 20
+
+
+def test_evaluation_gives_no_pose_that_jumps(sequences: Path):
+    """Like the node: once the still box holds the background instead of the target, its
+    depth jumps metres in a frame; that is no pose of the target (UNCERTAIN, no position)."""
+    sequence = read_sequence(sequences / "away")
+    results = track_sequence(StillTracker(), "test_still", sequence, progress=False)
+    params = OutcomeParams()
+
+    def box_depth(index: int) -> float:
+        estimate = robust_target_depth(
+            sequence.frame(index).depth, results.boxes[index], params.depth
+        )
+        return np.nan if estimate is None else estimate.depth
+
+    depth = np.array([box_depth(i) for i in range(len(sequence))])
+    jumps = np.flatnonzero(np.abs(np.diff(depth)) > 1.0) + 1
+    assert jumps.size, "the still box must come to hold the background"
+    assert np.isnan(results.positions[jumps[0]]).all()
+    assert results.states[jumps[0]] == TrackerState.UNCERTAIN
+    stamps = np.arange(len(sequence)) / sequence.fps
+    published = np.flatnonzero(np.isfinite(results.positions[:, 2]))
+    for before, after in itertools.pairwise(published):
+        z0, z1 = results.positions[before, 2], results.positions[after, 2]
+        reach = DEPTH_NOISE_M + DEPTH_NOISE_SHARE * z0
+        reach += params.max_target_speed * (stamps[after] - stamps[before])
+        assert abs(z1 - z0) <= reach + 1e-9

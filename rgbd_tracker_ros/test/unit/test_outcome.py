@@ -17,12 +17,12 @@ INTR = Intrinsics(fx=60.0, fy=60.0, cx=32.0, cy=24.0, width=W, height=H)
 BOX = (20.0, 10.0, 20.0, 20.0)
 
 
-def _frame(depth_m: float | None, near_m: float | None = None) -> Frame:
+def _frame(depth_m: float | None, near_m: float | None = None, stamp: float = 0.0) -> Frame:
     """A frame whose depth is ``depth_m`` everywhere, ``near_m`` over the whole box if given."""
     depth = None if depth_m is None else np.full((H, W), depth_m, np.float32)
     if depth is not None and near_m is not None:
         depth[10:30, 20:40] = near_m
-    return Frame(np.zeros((H, W, 3), np.uint8), depth, 0.0, INTR)
+    return Frame(np.zeros((H, W, 3), np.uint8), depth, stamp, INTR)
 
 
 def _result(score: float = 0.9, occluded: bool | None = None, box=BOX) -> TrackResult:
@@ -76,8 +76,9 @@ def test_the_tracker_judges_occlusion_when_it_can():
     for _ in range(3):
         cue.step(_frame(2.0), _result())
     assert cue.step(_frame(2.0, near_m=1.0), _result(score=0.3)).occluded
-    # ... but a tracker that judges occlusion is followed, either way.
-    seen = stage.step(_frame(2.0, near_m=1.0), _result(score=0.3, occluded=False))
+    # ... but a tracker that judges occlusion is followed, either way (a second later, so the
+    # 1 m step is one the target can have made).
+    seen = stage.step(_frame(2.0, near_m=1.0, stamp=1.0), _result(score=0.3, occluded=False))
     assert not seen.occluded and seen.position is not None
     hidden = stage.step(_frame(2.0), _result(occluded=True))
     assert hidden.occluded and hidden.state == TrackerState.UNCERTAIN

@@ -443,6 +443,32 @@ def test_occlusion_cue_marks_uncertain(harness):
     assert not plain.outcome.occluded and plain.state == TrackerState.TRACKING
 
 
+def test_depth_jump_is_not_published_as_the_target(harness):
+    """The demo's lurch: as the target leaves the view its box holds mostly background, and
+    the box depth jumps from 1.9 m to 5 m in one frame. That is no pose of the target."""
+    h = harness(FakeTracker(score=0.9))
+    h.worker.request_init((20, 10, 20, 20))
+    period = 1.0 / 30.0
+    for i in range(3):
+        steady = h.send(_frame(i * period, _depth(1.9)))
+        assert steady.state == TrackerState.TRACKING and steady.outcome.position is not None
+    jumped = h.send(_frame(3 * period, _depth(5.0)))
+    assert jumped.outcome.depth_jumped and jumped.state == TrackerState.UNCERTAIN
+    assert jumped.outcome.position is None and jumped.outcome.depth is not None
+    # A step the target can make in a frame is published.
+    near = h.send(_frame(4 * period, _depth(1.96)))
+    assert near.state == TrackerState.TRACKING and near.outcome.position is not None
+    # A real jump is taken once the target has had the time to make it (3 m/s by default).
+    assert h.send(_frame(0.5, _depth(3.5))).outcome.position is None
+    later = h.send(_frame(1.0, _depth(3.5))).outcome
+    assert later.position is not None and later.position[2] == pytest.approx(3.5)
+    # A new target starts afresh; a slower bound applies at once (ros2 param set).
+    h.worker.request_init((20, 10, 20, 20))
+    assert h.send(_frame(1.0 + period, _depth(1.0))).outcome.position is not None
+    h.worker.config = WorkerConfig(OutcomeParams(max_target_speed=0.0))
+    assert h.send(_frame(2.0, _depth(1.2))).outcome.position is None
+
+
 def test_score_thresholds_lower_the_state(harness):
     tracker = FakeTracker(score=0.3)
     h = harness(tracker, WorkerConfig(OutcomeParams(uncertain_score=0.5, lost_score=0.2)))

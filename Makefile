@@ -31,7 +31,7 @@ bench-qos: setup
 	$(RUN) python -m rgbd_tracker_ros.tools.qos_benchmark --output $(RESULTS)/qos_benchmark
 
 eval: setup
-	$(RUN) python -m rgbd_tracker_ros.tools.evaluate --suite synthetic --threads 1 \
+	$(RUN) python -m rgbd_tracker_ros.tools.evaluate --suite synthetic hard --threads 1 \
 		--trackers depth_dcf opencv_mil opencv_csrt opencv_kcf --output $(RESULTS)/eval
 
 # Hostile inputs to the node over loopback DDS: `make fuzz COUNT=10000 SEED=0 FUZZ_SECONDS=900`.

@@ -18,29 +18,34 @@ from rgbd_tracker_ros.sequences.depthtrack import GROUNDTRUTH_FILE, SequenceErro
 
 LOG = logging.getLogger(__name__)
 
-# The synthetic benchmark's recipe: sequences.synthetic.benchmark_suite(SUITE_SEQUENCES,
-# SUITE_SEED) with its default frame count and image size (200 frames, 640x480). 24
-# sequences cycle through every difficulty preset (each option, plus "all" and "easy")
-# with one seed each, so the suite is the same on every machine.
-SUITE_SEQUENCES = 24
+# The built-in suites: sequences.synthetic.benchmark_suite(size, SUITE_SEED, suite=...) with
+# its default frame count and image size (200 frames, 640x480). "synthetic" cycles through
+# every plain difficulty preset (each option, plus "all" and "easy"); "hard" through the
+# hard presets (look-alikes crossing the target and waiting where it left the view, low
+# light, camera shake). One seed per sequence, so a suite is the same on every machine.
+SUITES: dict[str, tuple[str, int]] = {"synthetic": ("plain", 24), "hard": ("hard", 18)}
+SUITE_SEQUENCES = SUITES["synthetic"][1]
 SUITE_SEED = 0
-SUITES = ("synthetic",)
 LIST_FILE = "list.txt"
 PARAMS_FILE = "params.json"
 SUITE_COMPLETE_MARKER = ".complete"
+SIDE_BY_SIDE_FILE = "suites.md"
 
 
-def synthetic_suite(root: Path, num_sequences: int, seed: int, progress: bool) -> list[Path]:
-    """Generate (once) the synthetic benchmark suite under ``root``; returns its folders.
+def synthetic_suite(
+    root: Path, num_sequences: int, seed: int, progress: bool, suite: str = "synthetic"
+) -> list[Path]:
+    """Generate (once) the built-in ``suite`` (a key of ``SUITES``) under ``root``; returns
+    its folders.
 
     The folder name carries a hash of the configs, so a change of recipe or generator
     options regenerates instead of silently reusing stale sequences.
     """
     from rgbd_tracker_ros.sequences.synthetic import benchmark_suite, generate_sequence
 
-    configs = benchmark_suite(num_sequences, seed)
+    configs = benchmark_suite(num_sequences, seed, suite=SUITES[suite][0])
     digest = hashlib.sha256(repr(configs).encode()).hexdigest()[:10]
-    suite_dir = root / f"synthetic_suite_n{num_sequences}_s{seed}_{digest}"
+    suite_dir = root / f"{suite}_suite_n{num_sequences}_s{seed}_{digest}"
     paths = []
     for config in configs:
         path = suite_dir / config.sequence_name

@@ -78,6 +78,31 @@ def markdown_summary(
     return "\n".join(lines) + "\n"
 
 
+def side_by_side(suites: list[tuple[str, list[TrackerScore]]]) -> str:
+    """One row per tracker, the headline numbers of each suite next to each other."""
+    names = list(dict.fromkeys(s.tracker for _, scores in suites for s in scores))
+    header = "| Tracker |"
+    rule = "|---|"
+    for dataset, _ in suites:
+        header += f" {dataset} AUC | P@20px | absent → not reported | re-acquired | fps |"
+        rule += "---|" * 5
+    lines = ["# Suites side by side", "", header, rule]
+    for name in names:
+        row = f"| {name} |"
+        for _, scores in suites:
+            found = [s for s in scores if s.tracker == name]
+            if not found:
+                row += " – |" * 5
+                continue
+            s = found[0]
+            row += (
+                f" {_num(s.auc)} | {_num(s.precision_20)} | {_pct(s.absence.rate)} | "
+                f"{_pct(s.reacquisition.rate)} | {_num(s.track_time.fps, 1)} |"
+            )
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
 def write_summary(
     out_dir: Path,
     scores: list[TrackerScore],

@@ -3,6 +3,7 @@
 Examples::
 
     evaluate --suite synthetic --trackers depth_dcf opencv_mil
+    evaluate --suite synthetic hard --output results/eval   # two suites side by side
     evaluate --sequences ~/data/depthtrack_test --trackers det --output results/dt
     evaluate --suite synthetic --trackers depth_dcf --score-only   # re-score saved results
 
@@ -18,22 +19,28 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rgbd_tracker_ros.evaluation.evaluate import (
+    SIDE_BY_SIDE_FILE,
     SUITE_SEED,
-    SUITE_SEQUENCES,
     SUITES,
     check_params_record,
     list_sequences,
     synthetic_suite,
 )
 from rgbd_tracker_ros.evaluation.plots import write_plots
-from rgbd_tracker_ros.evaluation.report import markdown_summary, write_summary
+from rgbd_tracker_ros.evaluation.report import markdown_summary, side_by_side, write_summary
 from rgbd_tracker_ros.evaluation.results import ResultsError
 from rgbd_tracker_ros.evaluation.runner import run_tracker
-from rgbd_tracker_ros.evaluation.scoring import ScoringOptions, load_results, score_tracker
+from rgbd_tracker_ros.evaluation.scoring import (
+    ScoringOptions,
+    TrackerScore,
+    load_results,
+    score_tracker,
+)
 from rgbd_tracker_ros.evaluation.stats import machine_info
 from rgbd_tracker_ros.paths import data_dir
 from rgbd_tracker_ros.sequences.depthtrack import SequenceError, read_sequence
@@ -58,14 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--sequences", type=Path, help="folder of sequence folders (or one)")
-    source.add_argument("--suite", choices=SUITES, help="generate and use a built-in suite")
+    source.add_argument(
+        "--suite",
+        nargs="+",
+        choices=list(SUITES),
+        help="generate and use built-in suites; with several, each gets a sub-folder of "
+        f"--output and a side-by-side table ({SIDE_BY_SIDE_FILE})",
+    )
     parser.add_argument(
         "--trackers", nargs="+", default=[DEFAULT_TRACKER], help="registry names, side by side"
     )
     parser.add_argument("--output", type=Path, help="results folder (default results/<data>)")
     add_param_argument(parser)
     parser.add_argument(
-        "--suite-size", type=int, default=SUITE_SEQUENCES, help="sequences in the suite"
+        "--suite-size",
+        type=int,
+        help="sequences per suite (default: "
+        + ", ".join(f"{name} {size}" for name, (_, size) in SUITES.items())
+        + ")",
     )
     parser.add_argument("--suite-seed", type=int, default=SUITE_SEED, help="suite's master seed")
     parser.add_argument(
@@ -118,17 +135,42 @@ def _evaluate(args: argparse.Namespace) -> int:
         limit_cpu_threads(args.threads)
     if len(set(args.trackers)) != len(args.trackers):
         raise ValueError(f"--trackers names a tracker twice: {' '.join(args.trackers)}")
-    if args.suite:
+    sources: list[tuple[str, list[Path]]] = []
+    for suite in dict.fromkeys(args.suite or []):
+        size = args.suite_size or SUITES[suite][1]
         root = args.data_dir or data_dir()
-        paths = synthetic_suite(root, args.suite_size, args.suite_seed, progress)
-        dataset = f"{args.suite}_n{args.suite_size}_s{args.suite_seed}"
-    else:
-        paths = list_sequences(args.sequences)
-        dataset = args.sequences.resolve().name
+        paths = synthetic_suite(root, size, args.suite_seed, progress, suite)
+        sources.append((f"{suite}_n{size}_s{args.suite_seed}", paths))
+    if args.sequences is not None:
+        sources.append((args.sequences.resolve().name, list_sequences(args.sequences)))
+    overrides = tracker_overrides(args.param, args.trackers)
+    if len(sources) == 1:
+        dataset, paths = sources[0]
+        _evaluate_one(args, overrides, dataset, paths, args.output or Path("results") / dataset)
+        return 0
+    root = args.output or Path("results")
+    suites = [
+        (dataset, _evaluate_one(args, overrides, dataset, paths, root / dataset))
+        for dataset, paths in sources
+    ]
+    table = side_by_side(suites)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / SIDE_BY_SIDE_FILE).write_text(table)
+    sys.stdout.write("\n" + table + f"\nresults: {root}\n")
+    return 0
+
+
+def _evaluate_one(
+    args: argparse.Namespace,
+    overrides: Mapping[str, Mapping[str, Any]],
+    dataset: str,
+    paths: list[Path],
+    results_dir: Path,
+) -> list[TrackerScore]:
+    """Run (unless --score-only), score and report every tracker on one set of sequences."""
+    progress = not args.no_progress
     if args.limit is not None:
         paths = paths[: args.limit]
-    results_dir = args.output or Path("results") / dataset
-    overrides = tracker_overrides(args.param, args.trackers)
     sequences = [read_sequence(p) for p in paths]
 
     unavailable: dict[str, str] = {}
@@ -181,7 +223,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     write_plots(scores, results_dir)
     sys.stdout.write(markdown_summary(scores, options, title, unavailable))
     sys.stdout.write(f"\nresults: {results_dir}\n")
-    return 0
+    return scores
 
 
 if __name__ == "__main__":

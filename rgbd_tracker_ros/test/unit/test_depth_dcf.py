@@ -16,6 +16,12 @@ import pytest
 import torch
 
 from rgbd_tracker_ros.tracking.api import Frame, Tracker, TrackerState
+from rgbd_tracker_ros.tracking.depth_dcf.distractors import (
+    Candidate,
+    DistractorGates,
+    DistractorMemory,
+    local_peaks,
+)
 from rgbd_tracker_ros.tracking.depth_dcf.features import (
     FeatureSettings,
     extract_features,
@@ -59,24 +65,32 @@ class Card:
 
 
 class Scene:
-    """Renders the card (and optionally an occluding board) over a fixed wall."""
+    """Renders the card (and optionally its twin and an occluding board) over a fixed wall.
+
+    The twin is a look-alike: the card's texture with its hue turned by 12 degrees.
+    """
 
     def __init__(self, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
         self.wall = smooth_texture(rng, HEIGHT, WIDTH, blur=4.0)
         self.card = block_texture(rng, 6, 256)
         self.board = smooth_texture(rng, 256, 256, blur=2.0)
+        hsv = cv2.cvtColor(self.card, cv2.COLOR_RGB2HSV)
+        hsv[..., 0] = (hsv[..., 0].astype(np.int32) + 6) % 180
+        self.twin = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
     def frame(
         self,
         card: Card | None,
         board_box: tuple[int, int, int, int] | None = None,
         with_depth: bool = True,
+        twin: Card | None = None,
     ) -> Frame:
         color = self.wall.copy()
         depth = np.full((HEIGHT, WIDTH), WALL_DEPTH, np.float32)
-        if card is not None:
-            self._paste(color, depth, self.card, card.box, card.depth)
+        cards = [(c, t) for c, t in ((card, self.card), (twin, self.twin)) if c is not None]
+        for placed, texture in sorted(cards, key=lambda pair: -pair[0].depth):
+            self._paste(color, depth, texture, placed.box, placed.depth)
         if board_box is not None:
             self._paste(color, depth, self.board, board_box, 1.0)
         return Frame(color=color, depth=depth if with_depth else None)
@@ -181,7 +195,7 @@ def test_lost_while_out_of_view_then_found_again(scene: Scene, tracker: DepthDCF
 def test_found_again_at_the_size_its_depth_implies(scene: Scene, tracker: DepthDCFTracker) -> None:
     # The card comes back near where it left but much nearer (1.5 m -> 0.85 m, 1.76x larger):
     # beyond the fixed re-detection scale factors, so only the depth-implied size fits it.
-    # Gone 35 frames, so the depth check allows the move (0.12 + 0.01 per unseen frame).
+    # Gone 35 frames (1.2 s), so the depth check allows the move (1 m/s).
     before, after = Card((60.0, 60.0)), Card((70.0, 58.0), depth=0.85)
     tracker.initialize(scene.frame(before), before.box)
     for _ in range(5):
@@ -249,6 +263,97 @@ def test_target_come_nearer_behind_an_occluder_is_not_its_own_occluder(
     assert tracker.target is not None and tracker.target.depth == pytest.approx(1.9, rel=0.05)
     assert result.box_xywh[2] == pytest.approx(card.size, rel=0.1)
     assert centre_error(result.box_xywh, card) < 3.0
+
+
+def test_does_not_slide_onto_a_lookalike_crossing_in_front(
+    scene: Scene, tracker: DepthDCFTracker
+) -> None:
+    # The card's twin (same print, hue turned a little) walks across in front of it, 0.4 m
+    # nearer, hiding its lower two thirds for about 25 frames. The twin, seen beside the card
+    # before, is no card that came nearer: the box must never be reported on it.
+    card = Card((80.0, 55.0))
+
+    def twin_at(step: int) -> Card:
+        return Card((150.0 - 2.0 * step, 67.0), depth=1.1)
+
+    tracker.initialize(scene.frame(card, twin=twin_at(0)), card.box)
+    for step in range(1, 71):
+        twin = twin_at(step)
+        result = tracker.track(scene.frame(card, twin=twin))
+        if result.state != TrackerState.LOST:
+            assert centre_error(result.box_xywh, card) < 0.25 * card.size, step
+    assert twin.box[0] + twin.box[2] < card.box[0], "the twin must have passed"
+    for _ in range(10):
+        result = tracker.track(scene.frame(card, twin=twin))
+    assert result.state == TrackerState.TRACKING
+    assert centre_error(result.box_xywh, card) < 3.0
+
+
+def test_does_not_redetect_a_lookalike_waiting_where_the_target_left(
+    scene: Scene, tracker: DepthDCFTracker
+) -> None:
+    # The card leaves the view to the right past its twin, which stands 0.3 m behind near the
+    # edge; while the card is away the twin must not be taken for it. The card comes back
+    # 0.3 m nearer after a second: it must be found again, and not the twin.
+    twin = Card((128.0, 62.0), depth=1.8)
+    path = [Card((70.0 + 2.0 * i, 60.0)) for i in range(20)]
+    path += [Card((110.0 + 6.0 * i, 60.0)) for i in range(1, 12)]
+    tracker.initialize(scene.frame(path[0], twin=twin), path[0].box)
+    for card in path[1:]:
+        tracker.track(scene.frame(card, twin=twin))
+    assert path[-1].box[0] > WIDTH, "the card must have left the view"
+    for step in range(30):
+        result = tracker.track(scene.frame(None, twin=twin))
+        assert result.state != TrackerState.TRACKING, step
+    back = Card((40.0, 60.0), depth=1.2)
+    states = []
+    for _ in range(15):
+        result = tracker.track(scene.frame(back, twin=twin))
+        states.append(result.state)
+        if result.state == TrackerState.TRACKING:
+            assert centre_error(result.box_xywh, back) < 0.25 * back.size
+    assert result.state == TrackerState.TRACKING
+    assert centre_error(result.box_xywh, back) < 3.0
+
+
+def dimmed(frame: Frame, level: float, noise: float, rng: np.random.Generator) -> Frame:
+    """``frame`` in a dim light: brightness times ``level`` plus sensor noise (grey levels)."""
+    color = frame.color.astype(np.float32) * level + rng.normal(0.0, noise, frame.color.shape)
+    return Frame(color=np.clip(color + 0.5, 0, 255).astype(np.uint8), depth=frame.depth)
+
+
+def test_keeps_the_target_when_the_light_drops(scene: Scene, tracker: DepthDCFTracker) -> None:
+    # The light drops within two frames to a fifth, with the noise of a camera's gain in the
+    # dark, while the card keeps moving; then it comes back. The box must stay on the card.
+    rng = np.random.default_rng(3)
+    path = [Card((50.0 + 1.5 * i, 50.0 + 0.5 * i)) for i in range(50)]
+    levels = [1.0] * 10 + [0.6] + [0.2] * 28 + [0.6] + [1.0] * 10
+    tracker.initialize(scene.frame(path[0]), path[0].box)
+    for card, level in zip(path[1:], levels[1:], strict=True):
+        result = tracker.track(dimmed(scene.frame(card), level, 10.0 * (1.0 - level), rng))
+        assert result.state != TrackerState.LOST
+        assert centre_error(result.box_xywh, card) < 4.0
+    assert result.state == TrackerState.TRACKING
+
+
+def test_keeps_the_target_through_camera_shake(scene: Scene, tracker: DepthDCFTracker) -> None:
+    # A shaking camera: the view jumps a few pixels sideways each frame and is smeared by a
+    # short horizontal motion blur for 20 frames. The box must stay on the card.
+    path = [Card((60.0 + 1.0 * i, 60.0)) for i in range(45)]
+    kernel = np.zeros((1, 9), np.float32)
+    kernel[0, :] = 1.0 / 9.0
+    tracker.initialize(scene.frame(path[0]), path[0].box)
+    for step, card in enumerate(path[1:], start=1):
+        shaking = 10 <= step < 30
+        if shaking:
+            card = Card((card.centre[0] + 4.0 * (-1) ** step, card.centre[1]))
+        frame = scene.frame(card)
+        if shaking:
+            frame = Frame(color=cv2.filter2D(frame.color, -1, kernel), depth=frame.depth)
+        result = tracker.track(frame)
+        assert result.state != TrackerState.LOST
+        assert centre_error(result.box_xywh, card) < 4.0
+    assert result.state == TrackerState.TRACKING
 
 
 @pytest.mark.parametrize(
@@ -386,3 +491,51 @@ def test_wide_search_agrees_with_the_filter_response() -> None:
         patch = wide[:, row : row + grid, col : col + grid].unsqueeze(0)
         response = correlation_filter.respond(patch)[0, 0, 0]
         assert float(scores[row, col]) == pytest.approx(float(response), abs=1e-5)
+
+
+def test_local_peaks_are_ordered_apart_and_wrap_when_circular() -> None:
+    rows, cols = torch.meshgrid(torch.arange(20.0), torch.arange(20.0), indexing="ij")
+
+    def bump(row: float, col: float, height: float) -> torch.Tensor:
+        return height * torch.exp(-((rows - row) ** 2 + (cols - col) ** 2) / 4.0)
+
+    scores = bump(5, 5, 1.0) + bump(5, 14, 0.6) + bump(15, 10, 0.3) + bump(6, 7, 0.5)
+    peaks = local_peaks(scores, floor=0.2, separation=4.0, count=5, circular=False)
+    assert [(r, c) for r, c, _ in peaks] == [(5, 5), (5, 14), (15, 10)]  # (6, 7) is too near
+    values = [round(v, 2) for _, _, v in peaks]
+    assert values[0] > 1.0 and values[1:] == [0.6, 0.3]
+    assert len(local_peaks(scores, floor=0.5, separation=4.0, count=5, circular=False)) == 2
+    # Across the edge of a circular map, (0, 0) and (19, 19) are neighbours.
+    wrapped = bump(0, 0, 1.0) + bump(19, 19, 0.9) + bump(10, 10, 0.5)
+    found = local_peaks(wrapped, floor=0.2, separation=3.0, count=5, circular=True)
+    assert [(r, c) for r, c, _ in found] == [(0, 0), (10, 10)]
+
+
+def test_distractor_memory_matches_by_place_and_depth_and_forgets() -> None:
+    gates = DistractorGates(
+        radius=0.5,
+        speed=0.2,
+        depth_margin_m=0.15,
+        depth_speed_m=0.03,
+        growth_frames=10,
+        memory_frames=100,
+        depth_weight=2.0,
+    )
+    memory = DistractorMemory(gates)
+    memory.observe([Candidate(100.0, 50.0, 2.0, 0.5)], frame=1, target_size=40.0)
+    assert memory.match(Candidate(110.0, 50.0, 2.05, 0.5), frame=1, target_size=40.0)
+    assert memory.match(Candidate(110.0, 50.0, 2.4, 0.5), frame=1, target_size=40.0) is None
+    assert memory.match(Candidate(140.0, 50.0, 2.0, 0.5), frame=1, target_size=40.0) is None
+    assert memory.match(Candidate(110.0, 50.0, None, 0.5), frame=1, target_size=40.0)
+    # Unseen for a while it may have moved (up to growth_frames' worth), never further.
+    assert memory.match(Candidate(140.0, 50.0, 2.0, 0.5), frame=6, target_size=40.0)
+    assert memory.match(Candidate(210.0, 50.0, 2.0, 0.5), frame=80, target_size=40.0) is None
+    # Seen again, it moves there; a second one is added; both are forgotten in time.
+    memory.observe(
+        [Candidate(120.0, 52.0, 2.1, 0.5), Candidate(300.0, 50.0, 3.0, 0.4)],
+        frame=5,
+        target_size=40.0,
+    )
+    assert [(i.x, i.depth, i.frame) for i in memory.items] == [(120.0, 2.1, 5), (300.0, 3.0, 5)]
+    memory.observe([], frame=106, target_size=40.0)
+    assert memory.items == []

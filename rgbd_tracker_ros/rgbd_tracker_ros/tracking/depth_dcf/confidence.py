@@ -40,16 +40,24 @@ def _parabola_offset(left: torch.Tensor, centre: torch.Tensor, right: torch.Tens
     return offset.clamp(-0.5, 0.5)
 
 
-def find_peak(response: torch.Tensor, sidelobe_exclusion: int) -> Peak:
-    """Sub-cell peak and peak-to-sidelobe ratio of a 2-D response map.
+def find_peak(
+    response: torch.Tensor, sidelobe_exclusion: int, at: tuple[int, int] | None = None
+) -> Peak:
+    """Sub-cell peak and peak-to-sidelobe ratio of a 2-D response map: of its maximum, or
+    of the local maximum ``at`` (row, col) when given (another peak then stays in the
+    sidelobe, lowering the ratio).
 
     Neighbours wrap around the map edges, which is exact for the circular correlation of the
     search patch and harmless for the wide re-detection maps. The sidelobe is everything
     farther than ``sidelobe_exclusion`` cells from the peak.
     """
     height, width = response.shape
-    flat_index = torch.argmax(response)
-    row, col = flat_index // width, flat_index % width
+    if at is None:
+        flat_index = torch.argmax(response)
+        row, col = flat_index // width, flat_index % width
+    else:
+        row = torch.tensor(at[0], device=response.device)
+        col = torch.tensor(at[1], device=response.device)
     rows = torch.stack([(row - 1) % height, row, (row + 1) % height])
     cols = torch.stack([(col - 1) % width, col, (col + 1) % width])
     vertical = response[rows, col]

@@ -8,6 +8,7 @@ import torch
 
 from rgbd_tracker_ros.geometry import DepthParams
 from rgbd_tracker_ros.tracking.depth_dcf.confidence import ConfidenceThresholds
+from rgbd_tracker_ros.tracking.depth_dcf.distractors import DistractorGates
 from rgbd_tracker_ros.tracking.depth_dcf.features import FeatureSettings
 from rgbd_tracker_ros.tracking.device import resolve_device
 
@@ -41,6 +42,7 @@ class DepthDCFParams:
     num_orientations: int
     orientation_clip: float
     contrast_floor: float
+    max_gain: float
     depth_range_m: float
     depth_sigma_m: float
     orientation_weight: float
@@ -73,7 +75,19 @@ class DepthDCFParams:
     redetect_score: float
     redetect_psr: float
     redetect_color_similarity: float
-    redetect_depth_change_per_frame: float
+    redetect_candidates: int
+    redetect_margin: float
+    max_target_speed_mps: float
+    frame_period_s: float
+    distractor_scan_frames: int
+    distractor_ratio: float
+    distractor_count: int
+    distractor_separation: float
+    distractor_radius: float
+    distractor_speed: float
+    distractor_depth_margin_m: float
+    distractor_depth_weight: float
+    distractor_memory_frames: int
     track_color_similarity: float
     color_histogram_bins: int
     color_histogram_extent: float
@@ -99,6 +113,10 @@ class DepthDCFParams:
             raise ValueError(f"color_weight must be positive, got {self.color_weight}")
         if self.redetect_region_factor < 1.0:
             raise ValueError("redetect_region_factor must be at least 1")
+        if self.redetect_candidates < 1 or self.distractor_count < 0:
+            raise ValueError("redetect_candidates must be >= 1 and distractor_count >= 0")
+        if not self.frame_period_s > 0.0 or self.max_target_speed_mps < 0.0:
+            raise ValueError("frame_period_s must be positive and max_target_speed_mps >= 0")
         for name in ("learning_rate", "depth_rate"):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
@@ -141,6 +159,17 @@ class DepthDCFParams:
             redetect_psr=self.redetect_psr,
             uncertain_frames_to_lost=self.uncertain_frames_to_lost,
             occluded_frames_to_lost=self.occluded_frames_to_lost,
+        )
+
+    def distractor_gates(self) -> DistractorGates:
+        return DistractorGates(
+            radius=self.distractor_radius,
+            speed=self.distractor_speed,
+            depth_margin_m=self.distractor_depth_margin_m,
+            depth_speed_m=self.max_target_speed_mps * self.frame_period_s,
+            growth_frames=self.distractor_scan_frames,
+            memory_frames=self.distractor_memory_frames,
+            depth_weight=self.distractor_depth_weight,
         )
 
     def depth_params(self) -> DepthParams:

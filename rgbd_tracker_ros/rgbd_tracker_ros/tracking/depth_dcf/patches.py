@@ -65,9 +65,12 @@ def _image_to_patch_matrix(region: Region, patch_size: int, level: int) -> np.nd
 class FrameSampler:
     """Cuts patches from one frame; pyramid levels are built on first use and reused."""
 
-    def __init__(self, color: np.ndarray, depth: np.ndarray | None, max_level: int) -> None:
+    def __init__(
+        self, color: np.ndarray, depth: np.ndarray | None, max_level: int, gain: float = 1.0
+    ) -> None:
         self.depth = depth
         self.max_level = max_level
+        self.gain = gain
         self._levels = [color]
 
     @property
@@ -115,9 +118,11 @@ class FrameSampler:
     def patches(
         self, regions: list[Region], patch_size: int, depth_size: int, device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Colour (N, 3, P, P) in [0, 1] and depth (N, 1, D, D) metres (or None) on ``device``."""
+        """Colour (N, 3, P, P), 0..1 times ``gain``, and depth (N, 1, D, D) metres (or None)
+        on ``device``."""
         colors = np.stack([self.color_patch(region, patch_size) for region in regions])
-        color = torch.from_numpy(colors).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+        color = torch.from_numpy(colors).to(device).permute(0, 3, 1, 2).float()
+        color.mul_(self.gain / 255.0)
         if self.depth is None:
             return color, None
         depths = np.stack([self.depth_patch(region, depth_size) for region in regions])

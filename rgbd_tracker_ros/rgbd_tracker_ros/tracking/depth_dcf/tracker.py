@@ -14,11 +14,17 @@ The size follows the target's depth (apparent size ~ 1 / depth) trimmed by the s
 and the patches turn with the target, so the box stays tight on a rotating target. Once
 LOST, the filter (as a spatial template) scans a wide region around the last position, then
 the whole frame; the best match is looked at again at the size its depth implies, and
-tracking resumes only on a strong match.
+tracking resumes only on a strong match at a depth the target can have reached.
+
+Look-alikes (a second box of the same print) are scanned for around the target now and then
+and remembered with their depth (``distractors.py``); a peak that fits one of them better
+than the target is never followed, learned or re-detected. Frames are brought back to the
+brightness the target was learned at, so a dimmed light leaves the features as they were.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -37,6 +43,12 @@ from rgbd_tracker_ros.tracking.depth_dcf.confidence import (
     central_box,
     depth_shares,
     find_peak,
+)
+from rgbd_tracker_ros.tracking.depth_dcf.distractors import (
+    Candidate,
+    DistractorMemory,
+    local_peaks,
+    mismatch,
 )
 from rgbd_tracker_ros.tracking.depth_dcf.features import extract_features
 from rgbd_tracker_ros.tracking.depth_dcf.filter import CorrelationFilter, wide_response
@@ -101,8 +113,10 @@ class Sighting:
 @dataclass(frozen=True)
 class WideMatch:
     """The template's best placement in a wide re-detection region sampled for a target
-    ``scale`` times the current size: the region, its features and scores, the peak, and
-    where that puts the target centre in the image."""
+    ``scale`` times the current size that is no known look-alike: the region, its features
+    and scores, the peak, where that puts the target centre in the image, and the score of
+    the next such placement (``runner_up``, 0 when none). ``lookalike``: every placement
+    found is a known look-alike (the peak is then the best of them)."""
 
     region: Region
     scale: float
@@ -111,6 +125,8 @@ class WideMatch:
     peak: Peak
     centre_x: float
     centre_y: float
+    runner_up: float
+    lookalike: bool
 
 
 class DepthDCFTracker:
@@ -134,7 +150,13 @@ class DepthDCFTracker:
         self.init_size = (1.0, 1.0)
         self.psr_exclusion = 1
         self.lost_frames = 0
-        self.unseen_frames = 0
+        self.frames = 0
+        self.reference_brightness = 1.0
+        self.last_scan = 0
+        self.clock = 0.0
+        self.last_stamp: float | None = None
+        self.seen_at = 0.0
+        self.distractors = DistractorMemory(params.distractor_gates())
         self.scale_correction = 1.0
         self.template: torch.Tensor | None = None
         self.colour_model = ColourModel(
@@ -166,8 +188,7 @@ class DepthDCFTracker:
 
         # The label and the PSR window scale with the target's size in cells, which stays
         # fixed because the search region scales with the target.
-        target_cells = math.sqrt(size_w * size_h) / self._search_side() * self.params.grid_size
-        label_sigma = self.params.label_sigma_factor * target_cells
+        label_sigma = self.params.label_sigma_factor * self._target_size_cells()
         self.psr_exclusion = max(1, math.ceil(self.params.psr_exclusion_sigmas * label_sigma))
         self.filter = CorrelationFilter(
             self.params.grid_size, label_sigma, self.params.regularisation, self.device
@@ -175,9 +196,15 @@ class DepthDCFTracker:
         self.state_machine.reset()
         self.frame_index = 0
         self.lost_frames = 0
-        self.unseen_frames = 0
+        self.frames = 0
+        self.last_scan = -self.params.distractor_scan_frames
+        self.clock = 0.0
+        self.last_stamp = frame.stamp
+        self.distractors.clear()
+        self._saw_target()
         self.scale_correction = 1.0
         self.template = None
+        self.reference_brightness = _brightness(color)
         sampler = FrameSampler(color, depth, MAX_PYRAMID_LEVEL)
         self._learn_centred(sampler, rate=1.0)
 
@@ -192,7 +219,8 @@ class DepthDCFTracker:
         color, depth = frame_arrays(frame, self._say_once)
         if self.target is None or self.filter is None:
             return TrackResult((0.0, 0.0, 0.0, 0.0), 0.0, TrackerState.IDLE)
-        sampler = FrameSampler(color, depth, MAX_PYRAMID_LEVEL)
+        self._tick(frame.stamp)
+        sampler = FrameSampler(color, depth, MAX_PYRAMID_LEVEL, self._gain(color))
         if self.state_machine.state == TrackerState.LOST:
             result = self._redetect(sampler, depth)
         else:
@@ -225,12 +253,9 @@ class DepthDCFTracker:
         strengths = [v * c.weight for v, c in zip(peaks, plan.candidates, strict=True)]
         best = int(np.argmax(strengths))
         peak = find_peak(responses[best], self.psr_exclusion)
-        grid, cell = self.params.grid_size, self.params.cell_size_px
+        grid = self.params.grid_size
         offset = (signed_cell_offset(peak.row, grid), signed_cell_offset(peak.col, grid))
-        centre = 0.5 * self.params.patch_size_px
-        centre_x, centre_y = regions[best].to_image(
-            centre + offset[1] * cell, centre + offset[0] * cell, self.params.patch_size_px
-        )
+        centre_x, centre_y = self._displaced(regions[best], offset)
         return Sighting(
             plan=plan,
             strengths=strengths,
@@ -244,19 +269,54 @@ class DepthDCFTracker:
             centre_y=centre_y,
         )
 
+    def _gain(self, color: np.ndarray) -> float:
+        """Brightness gain that brings the frame back to the brightness the target was
+        learned at (a light dimmed to a third is undone), within ``max_gain`` either way."""
+        limit = self.params.max_gain
+        ratio = self.reference_brightness / max(_brightness(color), 1e-3)
+        return min(max(ratio, 1.0 / limit), limit)
+
+    def _displaced(self, region: Region, offset: tuple[float, float]) -> tuple[float, float]:
+        """Image position of a search patch's centre moved by ``offset`` (rows, cols) cells."""
+        cell, centre = self.params.cell_size_px, 0.5 * self.params.patch_size_px
+        return region.to_image(
+            centre + offset[1] * cell, centre + offset[0] * cell, self.params.patch_size_px
+        )
+
     def _local_search(self, sampler: FrameSampler, depth: np.ndarray | None) -> TrackResult:
-        """Track around the last position: sight, check depth and colours, decide, adapt."""
+        """Track around the last position: sight, tell the target from known look-alikes,
+        check depth and colours, decide, adapt."""
         assert self.target is not None
         target = self.target
         sighting = self._sight(sampler)
-        peak = sighting.peak
-        _, _, box_w, box_h = target.box
-        found_box = (sighting.centre_x - 0.5 * box_w, sighting.centre_y - 0.5 * box_h, box_w, box_h)
-        found_depth = self._measure_depth(depth, found_box)
-        colours_agree = self._colours_agree(sighting.features, sighting.offset)
-        # The depth is held while occluded: a target that came nearer meanwhile is re-anchored
-        # to its new depth rather than taken for its own occluder.
+        found_box = self._box_at(sighting.centre_x, sighting.centre_y)
+        found = Candidate(
+            sighting.centre_x,
+            sighting.centre_y,
+            self._measure_depth(depth, found_box),
+            sighting.peak.value,
+        )
+        # A box that still shows much of the target's depth holds the target, partly hidden
+        # (maybe by a look-alike in front, whose depth the box then reads).
         shares = self._depth_shares(depth, found_box)
+        partly_hidden = (
+            shares is not None
+            and shares.at_target >= self.params.occlusion_share
+            and not self._depth_agrees(found.depth)
+        )
+        lookalike = not partly_hidden and self._is_lookalike(found)
+        if lookalike:
+            self.distractors.observe([found], self.frames, self._target_size())
+            other = self._other_peak(sighting, depth)
+            if other is not None:
+                sighting, found, lookalike = other[0], other[1], False
+                found_box = self._box_at(found.x, found.y)
+                shares = self._depth_shares(depth, found_box)
+        peak, found_depth = sighting.peak, found.depth
+        colours_agree = not lookalike and self._colours_agree(sighting.features, sighting.offset)
+        # The depth is held while occluded: a target that came nearer meanwhile is re-anchored
+        # to its new depth rather than taken for its own occluder (but a known look-alike in
+        # front is no target that came nearer).
         occluded = shares is not None and shares.in_front >= self.params.occlusion_share
         if occluded and self._came_nearer(shares, peak, found_depth, colours_agree):
             assert found_depth is not None
@@ -266,11 +326,10 @@ class DepthDCFTracker:
             found_depth = None
         consistent = self._depth_agrees(found_depth) and colours_agree
         state = self.state_machine.after_local_search(peak, occluded, consistent)
-        self.unseen_frames = 0 if state == TrackerState.TRACKING else self.unseen_frames + 1
 
         # A partly hidden target still gives a usable peak: the box follows it, but neither
         # the size nor the model may learn from an occluded box. A peak whose depth or colours
-        # disagree with the target (a look-alike) is not followed.
+        # disagree with the target, or that is a known look-alike, is not followed.
         follows_weak_peak = consistent and peak.value >= self.params.follow_score
         moves = state == TrackerState.TRACKING or (
             state == TrackerState.UNCERTAIN and follows_weak_peak
@@ -283,6 +342,9 @@ class DepthDCFTracker:
             self._adapt_shape(sighting, found_depth, confident=state == TrackerState.TRACKING)
         if self.state_machine.may_learn(peak):
             self._learn_found(sampler, sighting.features, sighting.offset)
+        if state == TrackerState.TRACKING:
+            self._saw_target()
+            self._note_lookalikes(sampler, depth, peak.value)
         if state == TrackerState.LOST:
             self._start_redetection()
 
@@ -298,6 +360,139 @@ class DepthDCFTracker:
             ScoreMap(score_map, self._map_box(sighting.region)),
             occluded=occluded,
         )
+
+    # --- look-alikes ---------------------------------------------------------------------------
+
+    def _note_lookalikes(
+        self, sampler: FrameSampler, depth: np.ndarray | None, peak_value: float
+    ) -> None:
+        """Every ``distractor_scan_frames`` confidently tracked frames, scan the wide region
+        around the target with the template and remember the other strong peaks as
+        look-alikes (the search patch is too small, and its window too strong, to see one
+        coming before it overlaps the target)."""
+        assert self.target is not None
+        params, target = self.params, self.target
+        if self.frames - self.last_scan < params.distractor_scan_frames:
+            return
+        self.last_scan = self.frames
+        side = self._search_side() * self.wide_patch_px / params.patch_size_px
+        region = Region(target.centre_x, target.centre_y, side, target.angle)
+        scores = self._wide_scores(sampler, region)[1]
+        floor = max(params.distractor_ratio * peak_value, params.lost_score)
+        separation = params.distractor_separation * self._target_size_cells()
+        height, width = sampler.size
+        seen = []
+        for row, col, value in local_peaks(
+            scores, floor, separation, params.distractor_count + 1, circular=False
+        ):
+            x, y = self._wide_position(region, row, col)
+            if not (0.0 <= x < width and 0.0 <= y < height):
+                continue  # beyond the image edge (the patch repeats the border there)
+            measured = self._read_depth(depth, self._box_at(x, y))
+            near = math.hypot(x - target.centre_x, y - target.centre_y) < self._target_size()
+            if near and self._depth_agrees(measured):
+                continue  # the target itself (or a part of it)
+            seen.append(Candidate(x, y, measured, value))
+        self.distractors.observe(seen[: params.distractor_count], self.frames, self._target_size())
+
+    def _other_peak(
+        self, sighting: Sighting, depth: np.ndarray | None
+    ) -> tuple[Sighting, Candidate] | None:
+        """When the best peak is a known look-alike: the strongest other peak reaching
+        ``follow_score`` that is none and lies within the target's reach in depth (the target
+        beside a look-alike that outshines it), as the sighting; None when there is none."""
+        params, grid = self.params, self.params.grid_size
+        separation = params.distractor_separation * self._target_size_cells()
+        for row, col, _ in local_peaks(
+            sighting.response, params.follow_score, separation, 3, circular=True
+        ):
+            offset = (signed_cell_offset(row, grid), signed_cell_offset(col, grid))
+            if math.hypot(offset[0] - sighting.offset[0], offset[1] - sighting.offset[1]) < (
+                separation
+            ):
+                continue  # the look-alike's own peak
+            x, y = self._displaced(sighting.region, offset)
+            measured = self._read_depth(depth, self._box_at(x, y))
+            candidate = Candidate(x, y, measured, 0.0)
+            if self._is_lookalike(candidate) or not self._depth_agrees(
+                measured, self._unseen_time()
+            ):
+                continue
+            peak = find_peak(sighting.response, self.psr_exclusion, (row, col))
+            offset = (signed_cell_offset(peak.row, grid), signed_cell_offset(peak.col, grid))
+            x, y = self._displaced(sighting.region, offset)
+            moved = dataclasses.replace(sighting, peak=peak, offset=offset, centre_x=x, centre_y=y)
+            return moved, Candidate(x, y, measured, peak.value)
+        return None
+
+    def _is_lookalike(self, candidate: Candidate) -> bool:
+        """``candidate`` is a known look-alike, not the target: it lies where one was seen
+        (within the memory's gates) and fits that look-alike better than it fits the target
+        where the target can be by now (``mismatch``: image distance and depth difference,
+        each relative to how far the object may have moved). A look-alike unseen for long at
+        the target's own depth decides nothing: its image position says too little."""
+        assert self.target is not None
+        target = self.target
+        found = self.distractors.match(candidate, self.frames, self._target_size())
+        if found is None:
+            return False
+        item, fits_item = found
+        gates = self.distractors.gates
+        fresh = self.frames - item.frame <= gates.growth_frames
+        apart = (
+            item.depth is not None
+            and target.depth is not None
+            and abs(item.depth - target.depth) > gates.depth_allowed(0)
+        )
+        if not (fresh or apart):
+            return False
+        elapsed = self._unseen_time()
+        reach_px = self._target_size() * gates.reach(round(elapsed / self.params.frame_period_s))
+        fits_target = mismatch(
+            candidate,
+            target.centre_x,
+            target.centre_y,
+            target.depth,
+            reach_px,
+            self._depth_tolerance(elapsed),
+            gates.depth_weight,
+        )
+        return fits_item < fits_target
+
+    def _target_size_cells(self) -> float:
+        """The target's size (geometric mean side) in cells of a search patch."""
+        return self._target_size() / self._search_side() * self.params.grid_size
+
+    def _target_size(self) -> float:
+        """The target's size (geometric mean side) in pixels."""
+        assert self.target is not None
+        return math.sqrt(self.target.width * self.target.height)
+
+    def _box_at(self, centre_x: float, centre_y: float, scale: float = 1.0) -> BoxXYWH:
+        """The target's image box, ``scale`` times its size, centred at a point."""
+        assert self.target is not None
+        box_w, box_h = self.target.box[2] * scale, self.target.box[3] * scale
+        return (centre_x - 0.5 * box_w, centre_y - 0.5 * box_h, box_w, box_h)
+
+    # --- the clock and the last sighting -------------------------------------------------------
+
+    def _tick(self, stamp: float) -> None:
+        """Advance the clock by the time since the last frame (``frame_period_s`` when the
+        stamps do not advance, e.g. frames without stamps)."""
+        self.frames += 1
+        step = self.params.frame_period_s
+        if self.last_stamp is not None and math.isfinite(stamp) and stamp > self.last_stamp:
+            step = stamp - self.last_stamp
+        self.last_stamp = stamp
+        self.clock += step
+
+    def _saw_target(self) -> None:
+        """The target was tracked confidently on this frame."""
+        self.seen_at = self.clock
+
+    def _unseen_time(self) -> float:
+        """Seconds since the target was last tracked confidently."""
+        return self.clock - self.seen_at
 
     def _adapt_shape(self, sighting: Sighting, found_depth: float | None, confident: bool) -> None:
         """Size from depth (whenever the box is on the target, so a target approaching while
@@ -317,7 +512,9 @@ class DepthDCFTracker:
             self.target.angle += self.params.rotation_rate * turn
 
     def _redetect(self, sampler: FrameSampler, depth: np.ndarray | None) -> TrackResult:
-        """Scan a wide region with the filter as a template; TRACKING again on a strong match.
+        """Scan a wide region with the filter as a template; TRACKING again on a strong match
+        that is no known look-alike, stands clear of any other, and lies where the target
+        can be by now.
 
         A target that comes back nearer or farther matches the template poorly at its old
         size, so the best match is looked at again at the size its depth implies.
@@ -325,14 +522,17 @@ class DepthDCFTracker:
         assert self.target is not None
         target = self.target
         self.lost_frames += 1
-        self.unseen_frames += 1
         variant = self.redetection_variants[(self.lost_frames - 1) % len(self.redetection_variants)]
-        match = self._match_wide(sampler, self._redetection_region(sampler, variant), variant.scale)
+        region = self._redetection_region(sampler, variant)
+        match = self._match_wide(sampler, depth, region, variant.scale)
         match = self._at_depth_implied_scale(sampler, depth, match)
         verified, found_depth = False, None
-        if self.state_machine.is_redetection(match.peak):
+        if self.state_machine.is_redetection(match.peak) and not match.lookalike:
             found_depth = self._measure_depth(depth, self._match_box(match))
-            verified = self._redetection_agrees(match, found_depth)
+            found = Candidate(match.centre_x, match.centre_y, found_depth, match.peak.value)
+            verified = not self._is_lookalike(found) and self._redetection_agrees(
+                match, found_depth
+            )
         state = self.state_machine.after_redetection(match.peak, verified)
         if state == TrackerState.TRACKING:
             target.centre_x, target.centre_y = match.centre_x, match.centre_y
@@ -342,26 +542,60 @@ class DepthDCFTracker:
             if found_depth is not None:
                 target.depth = found_depth
             self.lost_frames = 0
+            self._saw_target()
         return TrackResult(
             target.box, match.peak.value, state, self._wide_score_map(match), occluded=False
         )
 
-    def _match_wide(self, sampler: FrameSampler, region: Region, scale: float) -> WideMatch:
+    def _match_wide(
+        self, sampler: FrameSampler, depth: np.ndarray | None, region: Region, scale: float
+    ) -> WideMatch:
         """The template's best placement in a wide ``region`` sampled for a target ``scale``
-        times the current size."""
+        times the current size, passing over known look-alikes (their sightings keep the
+        memory up to date)."""
+        features, scores = self._wide_scores(sampler, region)
+        separation = self.params.distractor_separation * self._target_size_cells()
+        peaks = local_peaks(
+            scores, self.params.lost_score, separation, self.params.redetect_candidates, False
+        )
+        chosen: tuple[int, int] | None = None
+        runner_up, lookalikes = 0.0, []
+        for row, col, value in peaks:
+            x, y = self._wide_position(region, row, col)
+            candidate = Candidate(x, y, self._read_depth(depth, self._box_at(x, y, scale)), value)
+            if self._is_lookalike(candidate):
+                lookalikes.append(candidate)
+            elif chosen is None:
+                chosen = (row, col)
+            else:
+                runner_up = value
+                break
+        self.distractors.observe(lookalikes, self.frames, self._target_size())
+        all_lookalikes = chosen is None and bool(peaks)
+        if chosen is None and peaks:
+            chosen = peaks[0][:2]
+        peak = find_peak(scores, self.psr_exclusion, chosen)
+        centre_x, centre_y = self._wide_position(region, peak.row, peak.col)
+        return WideMatch(
+            region, scale, features, scores, peak, centre_x, centre_y, runner_up, all_lookalikes
+        )
+
+    def _wide_scores(
+        self, sampler: FrameSampler, region: Region
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of a wide ``region`` and the template's score at every placement."""
         assert self.filter is not None
         features = self._features(sampler, [region], self.wide_patch_px)
         if self.template is None:
             self.template = self.filter.spatial_template()
-        scores = wide_response(self.template, features[0])
-        peak = find_peak(scores, self.psr_exclusion)
-        # Score (i, j) is a search patch whose top-left cell is (i, j): its centre lies half
-        # a patch (half a grid) further.
+        return features, wide_response(self.template, features[0])
+
+    def _wide_position(self, region: Region, row: float, col: float) -> tuple[float, float]:
+        """Image position of the target centre for wide score (row, col): score (i, j) is a
+        search patch whose top-left cell is (i, j), so its centre lies half a patch (half a
+        grid) further."""
         cell, half_patch = self.params.cell_size_px, 0.5 * self.params.patch_size_px
-        centre_x, centre_y = region.to_image(
-            peak.col * cell + half_patch, peak.row * cell + half_patch, self.wide_patch_px
-        )
-        return WideMatch(region, scale, features, scores, peak, centre_x, centre_y)
+        return region.to_image(col * cell + half_patch, row * cell + half_patch, self.wide_patch_px)
 
     def _at_depth_implied_scale(
         self, sampler: FrameSampler, depth: np.ndarray | None, match: WideMatch
@@ -376,13 +610,11 @@ class DepthDCFTracker:
             return match
         side = match.region.side * depth_scale / match.scale
         region = Region(match.centre_x, match.centre_y, side, match.region.angle)
-        return self._match_wide(sampler, region, depth_scale)
+        return self._match_wide(sampler, depth, region, depth_scale)
 
     def _match_box(self, match: WideMatch) -> BoxXYWH:
         """Image box of the target at a wide match (its size scaled by the match's scale)."""
-        assert self.target is not None
-        box_w, box_h = self.target.box[2] * match.scale, self.target.box[3] * match.scale
-        return (match.centre_x - 0.5 * box_w, match.centre_y - 0.5 * box_h, box_w, box_h)
+        return self._box_at(match.centre_x, match.centre_y, match.scale)
 
     def _depth_implied_scale(self, depth: np.ndarray | None, match: WideMatch) -> float | None:
         """Size change (relative to the current size) that the depth at ``match`` implies,
@@ -392,19 +624,24 @@ class DepthDCFTracker:
         measured = self._read_depth(depth, self._match_box(match))
         if measured is None or self.target.depth is None:
             return None
-        if not self._depth_agrees(measured, self.unseen_frames):
+        if not self._depth_agrees(measured, self._unseen_time()):
             return None
         return self.target.depth / measured
 
     def _redetection_agrees(self, match: WideMatch, found_depth: float | None) -> bool:
-        """The match's depth is within the target's plausible motion since it was last seen
-        and its colours match the colour model (a look-alike elsewhere is refused)."""
+        """The match lies at a depth the target can have reached since it was last seen,
+        stands clear of the next best placement (an unknown look-alike as good would make it
+        a guess), and its colours match the colour model (a look-alike of another hue is
+        refused). Its image position is not bounded: a turning camera moves the view faster
+        than any target walks."""
         half_grid = 0.5 * self.params.grid_size
         cells = self._target_cells(
             match.features, match.peak.row + half_grid, match.peak.col + half_grid
         )
-        return self._depth_agrees(found_depth, self.unseen_frames) and (
-            self.colour_model.similarity(match.features, cells)
+        return (
+            self._depth_agrees(found_depth, self._unseen_time())
+            and match.peak.value >= self.params.redetect_margin * match.runner_up
+            and self.colour_model.similarity(match.features, cells)
             >= self.params.redetect_color_similarity
         )
 
@@ -524,7 +761,7 @@ class DepthDCFTracker:
         return (
             colours_agree
             and self.state_machine.is_confident(peak)
-            and self._depth_agrees(measured, self.unseen_frames)
+            and self._depth_agrees(measured, self._unseen_time())
             and shares.at_target < self.params.occlusion_share
         )
 
@@ -535,17 +772,25 @@ class DepthDCFTracker:
         self.target.depth = measured
         self._set_size(self.target.width * change, self.target.height * change)
 
-    def _depth_agrees(self, measured: float | None, unseen_frames: int = 0) -> bool:
-        """The box's depth is within the target's plausible motion since it was last seen
-        (``unseen_frames`` ago, 0 = last frame)."""
+    def _depth_agrees(self, measured: float | None, elapsed: float = 0.0) -> bool:
+        """The box's depth is within the target's plausible motion ``elapsed`` seconds after
+        it was last seen (0 = last frame): ``max_depth_change`` of its depth (noise and one
+        frame's motion) plus ``max_target_speed_mps`` for the time."""
         assert self.target is not None
         if measured is None or self.target.depth is None:
             return True
-        tolerance = (
-            self.params.max_depth_change
-            + self.params.redetect_depth_change_per_frame * unseen_frames
+        return abs(measured - self.target.depth) <= self._depth_tolerance(elapsed)
+
+    def _depth_tolerance(self, elapsed: float) -> float:
+        """How far (metres) the target's depth may have moved ``elapsed`` seconds after it
+        was last seen (infinite while its depth is unknown)."""
+        assert self.target is not None
+        if self.target.depth is None:
+            return math.inf
+        return (
+            self.params.max_depth_change * self.target.depth
+            + self.params.max_target_speed_mps * elapsed
         )
-        return abs(measured - self.target.depth) <= tolerance * self.target.depth
 
     def _colours_agree(self, features: torch.Tensor, offset: tuple[float, float]) -> bool:
         """The colours at the peak match the colour model (a look-alike of another hue fails)."""
@@ -644,6 +889,11 @@ class DepthDCFTracker:
         if key not in self._said:
             self._said.add(key)
             LOG.warning("depth_dcf: %s", message)
+
+
+def _brightness(color: np.ndarray) -> float:
+    """Mean grey level of a frame (0..255), from every 8th pixel of every 8th row."""
+    return float(color[::8, ::8].mean())
 
 
 def build(params: DepthDCFParams, model: None) -> DepthDCFTracker:

@@ -80,6 +80,7 @@ class DepthDCFParams:
     max_target_speed_mps: float
     frame_period_s: float
     distractor_scan_frames: int
+    distractor_quiet_scan_frames: int
     distractor_ratio: float
     distractor_count: int
     distractor_separation: float

@@ -152,10 +152,11 @@ class DepthDCFTracker:
         self.lost_frames = 0
         self.frames = 0
         self.reference_brightness = 1.0
-        self.last_scan = 0
+        self.last_scan: int | None = None
         self.clock = 0.0
         self.last_stamp: float | None = None
         self.seen_at = 0.0
+        self.seen_score = 1.0
         self.distractors = DistractorMemory(params.distractor_gates())
         self.scale_correction = 1.0
         self.template: torch.Tensor | None = None
@@ -197,11 +198,11 @@ class DepthDCFTracker:
         self.frame_index = 0
         self.lost_frames = 0
         self.frames = 0
-        self.last_scan = -self.params.distractor_scan_frames
+        self.last_scan = None
         self.clock = 0.0
         self.last_stamp = frame.stamp
         self.distractors.clear()
-        self._saw_target()
+        self._saw_target(1.0)
         self.scale_correction = 1.0
         self.template = None
         self.reference_brightness = _brightness(color)
@@ -343,10 +344,11 @@ class DepthDCFTracker:
         if self.state_machine.may_learn(peak):
             self._learn_found(sampler, sighting.features, sighting.offset)
         if state == TrackerState.TRACKING:
-            self._saw_target()
-            self._note_lookalikes(sampler, depth, peak.value)
+            self._saw_target(peak.value)
         if state == TrackerState.LOST:
             self._start_redetection()
+        else:
+            self._note_lookalikes(sampler, depth, confident=state == TrackerState.TRACKING)
 
         # The score is the response where the box ends up: the peak when the box followed it,
         # else the response at the held position (so a look-alike elsewhere does not lend
@@ -364,21 +366,28 @@ class DepthDCFTracker:
     # --- look-alikes ---------------------------------------------------------------------------
 
     def _note_lookalikes(
-        self, sampler: FrameSampler, depth: np.ndarray | None, peak_value: float
+        self, sampler: FrameSampler, depth: np.ndarray | None, confident: bool
     ) -> None:
-        """Every ``distractor_scan_frames`` confidently tracked frames, scan the wide region
-        around the target with the template and remember the other strong peaks as
-        look-alikes (the search patch is too small, and its window too strong, to see one
-        coming before it overlaps the target)."""
+        """Every ``distractor_scan_frames`` frames while not LOST (every
+        ``distractor_quiet_scan_frames`` while none is remembered), scan the wide region
+        around the target with the template and remember the other peaks as strong as
+        ``distractor_ratio`` of the target's last confident one as look-alikes (the search
+        patch is too small, and its window too strong, to see one coming before it overlaps
+        the target; one overlapping it is noted when it stands at another depth). A peak at
+        the target's depth is the target itself when it lies on the box, and anywhere while
+        the target is not ``confident`` (the box may then have been left behind)."""
         assert self.target is not None
         params, target = self.params, self.target
-        if self.frames - self.last_scan < params.distractor_scan_frames:
+        interval = params.distractor_scan_frames
+        if not self.distractors.items:
+            interval = params.distractor_quiet_scan_frames
+        if self.last_scan is not None and self.frames - self.last_scan < interval:
             return
         self.last_scan = self.frames
         side = self._search_side() * self.wide_patch_px / params.patch_size_px
         region = Region(target.centre_x, target.centre_y, side, target.angle)
         scores = self._wide_scores(sampler, region)[1]
-        floor = max(params.distractor_ratio * peak_value, params.lost_score)
+        floor = max(params.distractor_ratio * self.seen_score, params.lost_score)
         separation = params.distractor_separation * self._target_size_cells()
         height, width = sampler.size
         seen = []
@@ -390,8 +399,8 @@ class DepthDCFTracker:
                 continue  # beyond the image edge (the patch repeats the border there)
             measured = self._read_depth(depth, self._box_at(x, y))
             near = math.hypot(x - target.centre_x, y - target.centre_y) < self._target_size()
-            if near and self._depth_agrees(measured):
-                continue  # the target itself (or a part of it)
+            if (near or not confident) and self._depth_agrees(measured, self._unseen_time()):
+                continue  # maybe the target itself (or a part of it), moved while unseen
             seen.append(Candidate(x, y, measured, value))
         self.distractors.observe(seen[: params.distractor_count], self.frames, self._target_size())
 
@@ -486,9 +495,9 @@ class DepthDCFTracker:
         self.last_stamp = stamp
         self.clock += step
 
-    def _saw_target(self) -> None:
-        """The target was tracked confidently on this frame."""
-        self.seen_at = self.clock
+    def _saw_target(self, score: float) -> None:
+        """The target was tracked confidently on this frame, with ``score``."""
+        self.seen_at, self.seen_score = self.clock, score
 
     def _unseen_time(self) -> float:
         """Seconds since the target was last tracked confidently."""
@@ -542,7 +551,7 @@ class DepthDCFTracker:
             if found_depth is not None:
                 target.depth = found_depth
             self.lost_frames = 0
-            self._saw_target()
+            self._saw_target(match.peak.value)
         return TrackResult(
             target.box, match.peak.value, state, self._wide_score_map(match), occluded=False
         )

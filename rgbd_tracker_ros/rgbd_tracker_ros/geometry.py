@@ -381,7 +381,10 @@ def valid_depth_mask(depth_m: np.ndarray, min_depth_m: float, max_depth_m: float
 
 
 def robust_target_depth(
-    depth_m: np.ndarray, box_xywh: Sequence[float], params: DepthParams | None = None
+    depth_m: np.ndarray,
+    box_xywh: Sequence[float],
+    params: DepthParams | None = None,
+    expected_m: float | None = None,
 ) -> DepthEstimate | None:
     """Depth of the target in ``box_xywh``, or None when the box holds too little valid depth.
 
@@ -394,7 +397,9 @@ def robust_target_depth(
     the depth. Background behind the target and small foreground specks therefore do not pull
     the estimate, and holes are simply absent; a plain mean over the box would land between
     target and wall. Surfaces less than about ``1.5 * cluster_width`` apart in depth are not
-    told apart.
+    told apart. With ``expected_m`` (where the target should be), the sizeable surface nearest
+    that depth is taken instead of the nearest one: an occluder still in front of part of a
+    target found again is not taken for it.
     """
     p = params or DepthParams()
     if depth_m.ndim != 2:
@@ -424,7 +429,11 @@ def robust_target_depth(
     threshold = min(p.min_cluster_share * num_valid, float(mass.max()))
     # The first window holding enough pixels covers the nearest sizeable surface and nothing
     # behind it; that surface's mode is the densest bin (lightly smoothed) in the window.
-    first = int(np.argmax(mass >= threshold))
+    sizeable = mass >= threshold
+    first = int(np.argmax(sizeable))
+    if expected_m is not None and math.isfinite(expected_m) and expected_m > 0.0:
+        offsets = np.abs(lo + (np.arange(num_bins) + 0.5) * bin_size - math.log(expected_m))
+        first = int(np.argmin(np.where(sizeable, offsets, np.inf)))
     smooth = np.convolve(counts, np.ones(3, dtype=np.int64), mode="full")[1 : 1 + num_bins]
     lo_bin, hi_bin = max(first - half, 0), min(first + half + 1, num_bins)
     mode = lo_bin + int(np.argmax(smooth[lo_bin:hi_bin]))

@@ -436,3 +436,15 @@ def test_transform_point_camera_link_to_optical_frame():
 def test_transform_point_rejects_a_zero_quaternion():
     with pytest.raises(ValueError, match="quaternion"):
         transform_point((1.0, 0.0, 0.0), (0, 0, 0), (0, 0, 0, 0))
+
+
+def test_robust_depth_takes_the_surface_nearest_the_expected_depth_when_asked() -> None:
+    # A board at 1.5 m still covers the left 40 % of a target at 2.2 m (a wall behind at 4 m):
+    # the nearest sizeable surface is the board's, the one nearest 2.1 m the target's.
+    depth = np.full((100, 100), 4.0, np.float32)
+    depth[20:80, 20:80] = 2.2
+    depth[20:80, 20:44] = 1.5
+    box = (20.0, 20.0, 60.0, 60.0)
+    assert robust_target_depth(depth, box).depth == pytest.approx(1.5)
+    assert robust_target_depth(depth, box, expected_m=2.1).depth == pytest.approx(2.2)
+    assert robust_target_depth(depth, box, expected_m=1.3).depth == pytest.approx(1.5)

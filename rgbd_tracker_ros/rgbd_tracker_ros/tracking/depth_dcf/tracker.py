@@ -537,7 +537,8 @@ class DepthDCFTracker:
         match = self._at_depth_implied_scale(sampler, depth, match)
         verified, found_depth = False, None
         if self.state_machine.is_redetection(match.peak) and not match.lookalike:
-            found_depth = self._measure_depth(depth, self._match_box(match))
+            # Where the target was last: an occluder still in front of part of it is not it.
+            found_depth = self._measure_depth(depth, self._match_box(match), target.depth)
             found = Candidate(match.centre_x, match.centre_y, found_depth, match.peak.value)
             verified = not self._is_lookalike(found) and self._redetection_agrees(
                 match, found_depth
@@ -571,7 +572,8 @@ class DepthDCFTracker:
         runner_up, lookalikes = 0.0, []
         for row, col, value in peaks:
             x, y = self._wide_position(region, row, col)
-            candidate = Candidate(x, y, self._read_depth(depth, self._box_at(x, y, scale)), value)
+            measured = self._read_depth(depth, self._box_at(x, y, scale), self.target.depth)
+            candidate = Candidate(x, y, measured, value)
             if self._is_lookalike(candidate):
                 lookalikes.append(candidate)
             elif chosen is None:
@@ -630,7 +632,7 @@ class DepthDCFTracker:
         apparent size ~ 1 / depth; None when there is no depth or it cannot be the target's
         (outside its plausible motion since it was last seen)."""
         assert self.target is not None
-        measured = self._read_depth(depth, self._match_box(match))
+        measured = self._read_depth(depth, self._match_box(match), self.target.depth)
         if measured is None or self.target.depth is None:
             return None
         if not self._depth_agrees(measured, self._unseen_time()):
@@ -839,23 +841,28 @@ class DepthDCFTracker:
         elif self._depth_agrees(measured):
             target.depth += self.params.depth_rate * (measured - target.depth)
 
-    def _measure_depth(self, depth: np.ndarray | None, box: BoxXYWH) -> float | None:
+    def _measure_depth(
+        self, depth: np.ndarray | None, box: BoxXYWH, expected: float | None = None
+    ) -> float | None:
         """The target box's depth; says once when a depth image has none there (the size
         then follows colour only)."""
-        measured = self._read_depth(depth, box)
+        measured = self._read_depth(depth, box, expected)
         if measured is None and depth is not None:
             self._say_once("box-depth", "no valid depth in the target box: size from colour only")
         return measured
 
-    def _read_depth(self, depth: np.ndarray | None, box: BoxXYWH) -> float | None:
-        """Robust depth in ``box``, read on a grid of about ``depth_read_pixels``."""
+    def _read_depth(
+        self, depth: np.ndarray | None, box: BoxXYWH, expected: float | None = None
+    ) -> float | None:
+        """Robust depth in ``box``, read on a grid of about ``depth_read_pixels``: the nearest
+        sizeable surface's, or the one nearest ``expected`` when given."""
         if depth is None:
             return None
         x, y, w, h = box
         stride = max(1, int(math.sqrt(w * h / self.params.depth_read_pixels)))
         strided = (x / stride, y / stride, w / stride, h / stride)
         estimate = robust_target_depth(
-            depth[::stride, ::stride], strided, self.params.depth_params()
+            depth[::stride, ::stride], strided, self.params.depth_params(), expected
         )
         return None if estimate is None else estimate.depth
 

@@ -453,8 +453,8 @@ def test_depth_jump_is_not_published_as_the_target(harness):
         steady = h.send(_frame(i * period, _depth(1.9)))
         assert steady.state == TrackerState.TRACKING and steady.outcome.position is not None
     jumped = h.send(_frame(3 * period, _depth(5.0)))
-    assert jumped.outcome.depth_jumped and jumped.state == TrackerState.UNCERTAIN
-    assert jumped.outcome.position is None and jumped.outcome.depth is not None
+    assert jumped.outcome.position is None and jumped.state == TrackerState.UNCERTAIN
+    assert jumped.outcome.depth_jumped and jumped.outcome.depth is not None
     # A step the target can make in a frame is published.
     near = h.send(_frame(4 * period, _depth(1.96)))
     assert near.state == TrackerState.TRACKING and near.outcome.position is not None

@@ -28,19 +28,27 @@ def sequence(tmp_path_factory):
     return read_sequence(path)
 
 
-def _play(graph: Graph, sequence, index: int) -> TrackedTarget:
-    """Publish frame ``index`` and wait for its result (lock-step: every frame is tracked)."""
+def _play(graph: Graph, sequence, index: int, start_ns: int) -> TrackedTarget:
+    """Publish frame ``index`` and wait for its result (lock-step: every frame is tracked).
+
+    Stamped ``start_ns`` plus the frame's time in the sequence, as the evaluation stamps it:
+    the pose-jump rule judges a depth change by the time between stamps, not by how long the
+    lock-step took.
+    """
     frame = sequence.frame(index)  # depth in float32 metres exactly as the evaluation reads it
-    header = graph.publish(frame.color, frame.depth, frame.intrinsics)
+    stamp_ns = start_ns + round(frame.stamp * 1e9)
+    header = graph.publish(frame.color, frame.depth, frame.intrinsics, stamp_ns=stamp_ns)
     assert wait_for(lambda: graph.targets_for(header), timeout=20), f"no result for frame {index}"
     return graph.targets_for(header)[0]
 
 
 def test_evaluation_saves_the_node_states_boxes_and_positions(graph, sequence):
     graph.activate(**{"tracker.name": "depth_dcf"})
-    _play(graph, sequence, 0)
+    start_ns = graph.client_node.get_clock().now().nanoseconds
+    _play(graph, sequence, 0, start_ns)
     assert graph.init(sequence.groundtruth[0]).success
-    node = [_play(graph, sequence, i) for i in range(len(sequence))]  # frame 0 again: the init
+    start_ns += round(1e9 / sequence.fps)  # frame 0 again, one frame later: the init
+    node = [_play(graph, sequence, i, start_ns) for i in range(len(sequence))]
 
     evaluated = track_sequence(create_tracker("depth_dcf"), "depth_dcf", sequence, False)
 

@@ -11,6 +11,7 @@ import yaml
 
 from rgbd_tracker_ros.tools.export_model import main
 from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
+from rgbd_tracker_ros.tracking.networks.dimp import solvers
 from rgbd_tracker_ros.tracking.networks.export import (
     ExportError,
     load_exported,
@@ -52,7 +53,7 @@ def test_round_trip_runs_like_the_eager_network(exported):
         outputs = []
         for net in (network, module):
             feat = net.classification_features(net.extract_backbone(image))
-            weights, _, _ = net.initial_filter(feat, boxes, 2)
+            weights = solvers.initial_filter(net, feat, boxes, 2)
             outputs.append(net.classify(weights, feat))
     scale = outputs[0].abs().max()
     assert (outputs[1] - outputs[0]).abs().max() <= 1e-5 * scale

@@ -306,19 +306,19 @@ class _RecordingNet:
 
     def __init__(self, net) -> None:
         self._net = net
-        self.initial_filter_calls: list[tuple[torch.Tensor, torch.Tensor, int]] = []
-        self.optimize_filter_calls = 0
+        self.filter_init_calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.filter_step_calls = 0
 
     def __getattr__(self, name):
         return getattr(self._net, name)
 
-    def initial_filter(self, feat, boxes, num_iter, compute_losses=False):
-        self.initial_filter_calls.append((feat, boxes, num_iter))
-        return self._net.initial_filter(feat, boxes, num_iter, compute_losses)
+    def filter_init(self, feat, boxes):
+        self.filter_init_calls.append((feat, boxes))
+        return self._net.filter_init(feat, boxes)
 
-    def optimize_filter(self, *args, **kwargs):
-        self.optimize_filter_calls += 1
-        return self._net.optimize_filter(*args, **kwargs)
+    def filter_step(self, *args):
+        self.filter_step_calls += 1
+        return self._net.filter_step(*args)
 
 
 def test_trsiam_correlates_with_the_initializer_filter(trdimp_files):
@@ -327,13 +327,12 @@ def test_trsiam_correlates_with_the_initializer_filter(trdimp_files):
     tracker = TrSiamTracker(recorder, _params("trsiam"), torch.device("cpu"))
     frames, box = _frames(5)
     tracker.initialize(frames[0], box)
-    ((features, boxes, num_iter),) = recorder.initial_filter_calls
-    assert num_iter == 0
+    ((features, boxes),) = recorder.filter_init_calls
     with torch.no_grad():
         template = net.classifier.filter_initializer(features, boxes)
     torch.testing.assert_close(tracker._filter, template, rtol=0, atol=0)
     results = [tracker.track(frame) for frame in frames[1:]]
-    assert recorder.optimize_filter_calls == 0
+    assert recorder.filter_step_calls == 0
     assert torch.equal(tracker._filter, template)
     # The transformer memory is still updated (frames 3 and 5).
     assert tracker._memory_features.shape[0] == 17

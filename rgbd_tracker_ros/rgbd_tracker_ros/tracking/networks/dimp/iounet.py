@@ -40,6 +40,13 @@ class LinearBlock(nn.Module):
         x = self.relu(self.bn(x.reshape(x.shape[0], x.shape[1], 1, 1)))
         return x.reshape(x.shape[0], -1)
 
+    def input_gradient(self, output: Tensor, grad_of_output: Tensor) -> Tensor:
+        """d sum(grad_of_output * forward(x)) / d x, from the block's ``output`` (B, out):
+        (B, in_planes * input_sz^2). Batch norm is in eval mode (a per-channel scale)."""
+        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+        active = (output > 0).to(output.dtype)
+        return torch.matmul(grad_of_output * active * scale, self.linear.weight)
+
 
 def _rois(boxes: Tensor) -> Tensor:
     """(B, P, 4) xywh -> (B*P, 5) rows (batch_index, x0, y0, x1, y1)."""
@@ -48,6 +55,39 @@ def _rois(boxes: Tensor) -> Tensor:
     index = index.reshape(-1, 1, 1).expand(batch, proposals, 1)
     rois = torch.cat((index, boxes[:, :, :2], boxes[:, :, :2] + boxes[:, :, 2:]), dim=2)
     return rois.reshape(-1, 5)
+
+
+def _window_cuts(window: list[int], ratio: int, height: int, width: int) -> list[int]:
+    """Slices that compute two chained 3x3 convolutions on the cells ``window`` = [row0, row1,
+    col0, col1] of the coarse map (``ratio`` cells of this map per coarse cell) exactly as on
+    the whole map: [input rows, input cols, kept rows, kept cols, output rows, output cols],
+    each a (start, stop) pair relative to the previous step's tensor.
+
+    Each convolution pads with zeros; inside the map that padding must be real cells, so the
+    input is cut with a halo of two cells, and the first convolution's outputs that saw a cut
+    edge (not the map's) are dropped before the second.
+    """
+    halo = 2  # the cells beyond the window that the two convolutions' outputs depend on
+    row0, row1 = window[0] * ratio, min(window[1] * ratio, height)
+    col0, col1 = window[2] * ratio, min(window[3] * ratio, width)
+    in_row0, in_col0 = max(row0 - halo, 0), max(col0 - halo, 0)
+    in_row1, in_col1 = min(row1 + halo, height), min(col1 + halo, width)
+    keep_row0, keep_col0 = max(row0 - 1, 0), max(col0 - 1, 0)
+    keep_row1, keep_col1 = min(row1 + 1, height), min(col1 + 1, width)
+    return [
+        in_row0,
+        in_row1,
+        in_col0,
+        in_col1,
+        keep_row0 - in_row0,
+        keep_row1 - in_row0,
+        keep_col0 - in_col0,
+        keep_col1 - in_col0,
+        row0 - keep_row0,
+        row1 - keep_row0,
+        col0 - keep_col0,
+        col1 - keep_col0,
+    ]
 
 
 class AtomIoUNet(nn.Module):
@@ -95,25 +135,72 @@ class AtomIoUNet(nn.Module):
         joint = torch.cat((self.fc3_1r(roi3), roi4), dim=1)
         return [self.fc34_3r(joint), self.fc34_4r(joint)]
 
-    def get_iou_feat(self, feat: list[Tensor]) -> list[Tensor]:
-        """Test branch: [layer2, layer3] -> two maps (B, pred_input_dim, H/8|H/16, ...)."""
-        c3 = self.conv3_2t(self.conv3_1t(feat[0]))
-        c4 = self.conv4_2t(self.conv4_1t(feat[1]))
+    def get_iou_feat(self, feat: list[Tensor], window: list[int]) -> list[Tensor]:
+        """Test branch on [layer2, layer3]: two maps (B, pred_input_dim, ., .) covering
+        ``window`` = [row0, row1, col0, col1] in layer3 cells (the whole map, or the part the
+        boxes of :meth:`predict_iou` need)."""
+        x3, x4 = feat[0], feat[1]
+        cut = _window_cuts(window, 2, x3.shape[-2], x3.shape[-1])
+        x3 = self.conv3_1t(x3[:, :, cut[0] : cut[1], cut[2] : cut[3]])
+        x3 = self.conv3_2t(x3[:, :, cut[4] : cut[5], cut[6] : cut[7]])
+        c3 = x3[:, :, cut[8] : cut[9], cut[10] : cut[11]]
+        cut = _window_cuts(window, 1, x4.shape[-2], x4.shape[-1])
+        x4 = self.conv4_1t(x4[:, :, cut[0] : cut[1], cut[2] : cut[3]])
+        x4 = self.conv4_2t(x4[:, :, cut[4] : cut[5], cut[6] : cut[7]])
+        c4 = x4[:, :, cut[8] : cut[9], cut[10] : cut[11]]
+        return [c3, c4]
+
+    def _window_rois(self, proposals: Tensor, window: list[int]) -> Tensor:
+        """RoIs of ``proposals`` (B, P, 4) in the pixel frame of ``window``'s corner."""
+        stride = 1.0 / self.prroi_pool4t.spatial_scale
+        rois = _rois(proposals)
+        corner = torch.tensor(
+            [0.0, window[2] * stride, window[0] * stride, window[2] * stride, window[0] * stride],
+            dtype=rois.dtype,
+            device=rois.device,
+        )
+        return rois - corner
+
+    def _modulated(self, modulation: list[Tensor], feat: list[Tensor]) -> list[Tensor]:
+        batch = feat[0].shape[0]
+        c3 = feat[0] * modulation[0].reshape(batch, -1, 1, 1)
+        c4 = feat[1] * modulation[1].reshape(batch, -1, 1, 1)
         return [c3, c4]
 
     def predict_iou(
-        self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor
+        self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor, window: list[int]
     ) -> Tensor:
-        """IoU of ``proposals`` (B, P, 4): (B, P).
+        """IoU of ``proposals`` (B, P, 4): (B, P). ``feat`` covers ``window``.
 
         Each modulation vector may have any shape that reshapes to (B, C) - e.g. the
         tracker's mean over init samples, (C, 1, 1), for B = 1.
         """
-        batch = feat[0].shape[0]
-        c3 = feat[0] * modulation[0].reshape(batch, -1, 1, 1)
-        c4 = feat[1] * modulation[1].reshape(batch, -1, 1, 1)
-        rois = _rois(proposals)
+        c3, c4 = self._modulated(modulation, feat)
+        rois = self._window_rois(proposals, window)
         fc3 = self.fc3_rt(self.prroi_pool3t(c3, rois))
         fc4 = self.fc4_rt(self.prroi_pool4t(c4, rois))
         iou = self.iou_predictor(torch.cat((fc3, fc4), dim=1))
-        return iou.reshape(batch, proposals.shape[1])
+        return iou.reshape(proposals.shape[0], proposals.shape[1])
+
+    def predict_iou_and_gradient(
+        self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor, window: list[int]
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`predict_iou` and d IoU / d (x, y, w, h) of each proposal (B, P, 4), in
+        closed form (the MLP's and PrRoIPool's derivatives), without autograd."""
+        c3, c4 = self._modulated(modulation, feat)
+        rois = self._window_rois(proposals, window)
+        pooled3, context3 = self.prroi_pool3t.for_gradient(c3, rois)
+        pooled4, context4 = self.prroi_pool4t.for_gradient(c4, rois)
+        fc3 = self.fc3_rt(pooled3)
+        fc4 = self.fc4_rt(pooled4)
+        iou = self.iou_predictor(torch.cat((fc3, fc4), dim=1))
+        weight = self.iou_predictor.weight[0]
+        split = fc3.shape[1]
+        grad3 = self.fc3_rt.input_gradient(fc3, weight[:split].expand(fc3.shape))
+        grad4 = self.fc4_rt.input_gradient(fc4, weight[split:].expand(fc4.shape))
+        corners = self.prroi_pool3t.box_gradient(context3, grad3.reshape(pooled3.shape))
+        corners = corners + self.prroi_pool4t.box_gradient(context4, grad4.reshape(pooled4.shape))
+        # x0, y0, x1, y1 -> x, y, w, h with x1 = x + w.
+        grad = torch.cat((corners[:, :2] + corners[:, 2:], corners[:, 2:]), dim=1)
+        batch, count = proposals.shape[0], proposals.shape[1]
+        return iou.reshape(batch, count), grad.reshape(batch, count, 4)

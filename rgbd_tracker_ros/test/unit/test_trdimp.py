@@ -18,6 +18,7 @@ from rgbd_tracker_ros.tracking.model import export_checkpoint
 from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
 from rgbd_tracker_ros.tracking.networks.dimp.network import build_dimpnet50
 from rgbd_tracker_ros.tracking.networks.export import load_exported_model
+from rgbd_tracker_ros.tracking.networks.random_weights import randomise
 from rgbd_tracker_ros.tracking.networks.trdimp.network import TrDiMPNet, build_trdimpnet50
 from rgbd_tracker_ros.tracking.networks.trdimp.transformer import (
     RelationUnit,
@@ -211,7 +212,7 @@ def trdimp_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trdimp")
     torch.manual_seed(3)
     net = build_trdimpnet50(ckpt.architecture("trdimp").default_kwds).eval()
-    _randomise(net.classifier.transformer, seed=4)  # biases too, not just the default init
+    randomise(net, seed=4)  # features that vary, as a trained network's
     checkpoint = checkpoint_files.write_official_layout_checkpoint(
         folder / "trdimp_net.pth.tar", "trdimp", network=net
     )
@@ -288,17 +289,16 @@ def test_eager_and_torchscript_tracking_agree(trdimp_files):
     eager_results = _run(eager, frames, box)
     scripted_results = _run(scripted, frames, box)
 
+    # The agreement every speed-up keeps: boxes within 1e-3 px, scores within 1e-4.
     for a, b in zip(eager_results, scripted_results, strict=True):
         assert a.state == b.state != TrackerState.LOST
-        np.testing.assert_allclose(b.box_xywh, a.box_xywh, rtol=1e-5)
-        assert b.score == pytest.approx(a.score, rel=1e-5)
-        scale = np.abs(a.score_map.scores).max()
-        np.testing.assert_allclose(
-            b.score_map.scores, a.score_map.scores, rtol=0, atol=1e-5 * scale
-        )
+        np.testing.assert_allclose(b.box_xywh, a.box_xywh, rtol=0, atol=1e-3)
+        assert b.score == pytest.approx(a.score, abs=1e-4)
+        np.testing.assert_allclose(b.score_map.scores, a.score_map.scores, rtol=0, atol=1e-4)
     # The run went through memory updates (15 first-frame samples + frames 3, 5, 7, capped at 17).
     assert eager._memory_features.shape[0] == scripted._memory_features.shape[0] == 17
-    torch.testing.assert_close(scripted._filter, eager._filter, rtol=1e-5, atol=1e-6)
+    scale = eager._filter.abs().max().item()
+    torch.testing.assert_close(scripted._filter, eager._filter, rtol=0, atol=1e-4 * scale)
 
 
 class _RecordingNet:

@@ -1,10 +1,12 @@
 """TorchScript export: one self-contained file holding a tracker's network and parameters.
 
 The file is a ``torch.jit`` archive of the scripted network plus a JSON record (``METADATA``
-entry of ``_extra_files``) naming the tracker, the architecture and the tracker parameters, so
-the node runs from this file alone: no checkpoint, no pickle, no pytracking code. It loads on
-CPU or CUDA (``map_location``); ``half=True`` runs the backbone(s) in fp16 while the classifier
-and IoU-Net, whose small optimisation problems need the range, stay in fp32.
+entry of ``_extra_files``) naming the tracker, the architecture, the tracker parameters and the
+network's plain attributes, so the node runs from this file alone: no checkpoint, no pickle, no
+pytracking code. It loads on CPU or CUDA (``map_location``); ``half=True`` runs the backbone(s)
+in fp16 while the classifier and IoU-Net, whose small optimisation problems need the range,
+stay in fp32. Loading freezes the module (weights become constants, batch norms fold into the
+convolutions) and lets torch pick fused kernels for the device (oneDNN on CPU, cuDNN on CUDA).
 
 Generic over networks: anything ``torch.jit.script`` accepts that exposes the methods its
 tracker calls (``tracking/networks/dimp/network.py`` documents the DiMP-family interface).
@@ -23,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2
 METADATA = "rgbd_tracker_ros.json"
 # Child modules that ``half=True`` converts: the backbones and DeT's merge convolutions; all of
 # OSTrack/ViPT (ViT and centre head; the network returns its maps in fp32).
@@ -69,6 +71,7 @@ def save_scripted(
                 "tracker": tracker,
                 "architecture": architecture,
                 "params": dict(params),
+                "attributes": network_attributes(network),
                 "torch_version": torch.__version__,
             }
         )
@@ -81,6 +84,29 @@ def save_scripted(
     output.parent.mkdir(parents=True, exist_ok=True)
     scripted.save(str(output), _extra_files={METADATA: metadata})
     return output
+
+
+def network_attributes(network: nn.Module) -> dict[str, Any]:
+    """The network's plain attributes (architecture, strides, ...): what a tracker reads
+    besides its methods, kept through freezing."""
+    return {
+        name: value
+        for name, value in vars(network).items()
+        if not name.startswith("_")
+        and name != "training"
+        and isinstance(value, (bool, int, float, str))
+    }
+
+
+def _frozen_for_inference(
+    module: torch.jit.ScriptModule, attributes: list[str]
+) -> torch.jit.ScriptModule:
+    """The module frozen with all its methods and ``attributes``, and optimised for inference
+    on its device (the numbers agree with the unfrozen module to float rounding)."""
+    methods = module._c._method_names()
+    with _quiet_torchscript_deprecation():
+        frozen = torch.jit.freeze(module, preserved_attrs=[*methods, *attributes])
+        return torch.jit.optimize_for_inference(frozen, other_methods=methods)
 
 
 def half_precision_backbone(module: nn.Module) -> nn.Module:
@@ -126,7 +152,7 @@ def load_exported_model(
         )
     if half:
         half_precision_backbone(module)
-    module.eval()
+    module = _frozen_for_inference(module.eval(), list(metadata["attributes"]))
     return ExportedModel(
         module=module,
         tracker=str(metadata["tracker"]),

@@ -19,6 +19,7 @@ from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
 from rgbd_tracker_ros.tracking.networks.dimp.network import build_dimpnet50
 from rgbd_tracker_ros.tracking.networks.export import load_exported_model
 from rgbd_tracker_ros.tracking.networks.random_weights import randomise
+from rgbd_tracker_ros.tracking.networks.trdimp.memory import TransformerMemory
 from rgbd_tracker_ros.tracking.networks.trdimp.network import TrDiMPNet, build_trdimpnet50
 from rgbd_tracker_ros.tracking.networks.trdimp.transformer import (
     RelationUnit,
@@ -120,23 +121,24 @@ def test_transformer_equals_direct_formula_and_shares_self_attention() -> None:
     labels = gaussian_labels(boxes, 5, 80.0, FILTER_SIZE)
     with torch.no_grad():
         encoded = transformer.encode(memory)
-        decoded = transformer.decode(queries, encoded, labels)
+        decoded = transformer.decode(queries, transformer.decoder_memory(encoded, labels))
         expected_encoded, expected_decoded = _direct_transformer(state, memory, queries, labels)
         # WV is loaded but never used: changing it changes nothing.
         encoder_sa.head[0].WV.weight.add_(1.0)
         transformer.decoder.layers[0].cross_attn.head[0].WV.bias.add_(1.0)
-        decoded_again = transformer.decode(queries, transformer.encode(memory), labels)
+        encoded_again = transformer.encode(memory)
+        decoded_again = transformer.decode(
+            queries, transformer.decoder_memory(encoded_again, labels)
+        )
         # Attention over query chunks (the memory bound for large memories) changes nothing.
         for unit in transformer.modules():
             if isinstance(unit, RelationUnit):
                 unit.query_chunk = 7
-        encoded_chunked = transformer.encode(memory)
-        decoded_chunked = transformer.decode(queries, encoded_chunked, labels)
+        decoded_chunked = transformer.decode(queries, transformer.decoder_memory(encoded, labels))
 
     torch.testing.assert_close(encoded, expected_encoded, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(decoded, expected_decoded, rtol=1e-5, atol=1e-6)
     assert torch.equal(decoded, decoded_again)
-    torch.testing.assert_close(encoded_chunked, encoded, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(decoded_chunked, decoded, rtol=1e-6, atol=1e-7)
     # Every output image is L2-normalised to scale^2 * C*H*W = H*W / k^2.
     energy = (decoded * decoded).sum(dim=(1, 2, 3))
@@ -161,6 +163,26 @@ def test_gaussian_labels_peak_and_width() -> None:
     assert not torch.allclose(odd, labels)
 
 
+def test_memory_kept_encoded_equals_encoding_it_again() -> None:
+    """Images pushed in front and dropped at the back: the encoding of the memory as it is."""
+    net = build_trdimpnet50({"out_feature_dim": FEATURE_DIM}).eval()
+    _randomise(net.classifier.transformer, seed=5)
+    generator = torch.Generator().manual_seed(6)
+    images = torch.randn(7, FEATURE_DIM, 4, 5, generator=generator)
+    labels = torch.rand(7, 4, 5, generator=generator)
+    with torch.no_grad():
+        memory = TransformerMemory(net, images[:3], labels[:3])
+        for index in range(3, 7):  # grows to 4, then holds 4: one image in, the oldest out
+            memory.push(images[index : index + 1], labels[index : index + 1], capacity=4)
+        expected_images = images[[6, 5, 4, 3]]
+        assert torch.equal(memory.features, expected_images)
+        assert torch.equal(memory.labels, labels[[6, 5, 4, 3]])
+        direct = net.classifier.transformer
+        expected = direct.decoder_memory(direct.encode(expected_images), memory.labels)
+    for kept, again in zip(memory.decoder, expected, strict=True):
+        torch.testing.assert_close(kept, again, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("num_queries", [1, 3])
 def test_decoding_images_together_equals_one_by_one(num_queries: int) -> None:
     transformer = Transformer(FEATURE_DIM).eval()
@@ -169,9 +191,9 @@ def test_decoding_images_together_equals_one_by_one(num_queries: int) -> None:
     labels = torch.rand(4, 4, 4)
     queries = torch.randn(num_queries, FEATURE_DIM, 4, 4)
     with torch.no_grad():
-        encoded = transformer.encode(memory)
-        together = transformer.decode(queries, encoded, labels)
-        alone = torch.cat([transformer.decode(q[None], encoded, labels) for q in queries])
+        decoder_memory = transformer.decoder_memory(transformer.encode(memory), labels)
+        together = transformer.decode(queries, decoder_memory)
+        alone = torch.cat([transformer.decode(q[None], decoder_memory) for q in queries])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
 
 
@@ -296,7 +318,7 @@ def test_eager_and_torchscript_tracking_agree(trdimp_files):
         assert b.score == pytest.approx(a.score, abs=1e-4)
         np.testing.assert_allclose(b.score_map.scores, a.score_map.scores, rtol=0, atol=1e-4)
     # The run went through memory updates (15 first-frame samples + frames 3, 5, 7, capped at 17).
-    assert eager._memory_features.shape[0] == scripted._memory_features.shape[0] == 17
+    assert len(eager._transformer_memory) == len(scripted._transformer_memory) == 17
     scale = eager._filter.abs().max().item()
     torch.testing.assert_close(scripted._filter, eager._filter, rtol=0, atol=1e-4 * scale)
 
@@ -335,7 +357,7 @@ def test_trsiam_correlates_with_the_initializer_filter(trdimp_files):
     assert recorder.filter_step_calls == 0
     assert torch.equal(tracker._filter, template)
     # The transformer memory is still updated (frames 3 and 5).
-    assert tracker._memory_features.shape[0] == 17
+    assert len(tracker._transformer_memory) == 17
     assert all(r.state != TrackerState.LOST for r in results)
     with pytest.raises(ValueError, match="trsiam"):
         TrSiamTracker(net, _params("trsiam", net_opt_update_iter=2), torch.device("cpu"))
@@ -349,11 +371,11 @@ def test_lasot_parameter_set_never_updates_the_memory(trdimp_files):
     for i, frame in enumerate(frames):
         if i == 0:
             tracker.initialize(frame, box)
-            memory_before = tracker._encoded_memory.clone()
+            memory_before = tracker._transformer_memory.decoder[1].clone()
         else:
             assert tracker.track(frame).state != TrackerState.LOST
-    assert torch.equal(tracker._encoded_memory, memory_before)
-    assert tracker._memory_features.shape[0] == 15
+    assert torch.equal(tracker._transformer_memory.decoder[1], memory_before)
+    assert len(tracker._transformer_memory) == 15
 
 
 def test_bad_parameters_and_networks_are_refused():

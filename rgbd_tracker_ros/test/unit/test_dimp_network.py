@@ -53,7 +53,6 @@ BOXES = torch.tensor([[40.0, 36.0, 30.0, 44.0], [52.0, 50.0, 24.0, 20.0], [30.0,
 PROPOSALS = torch.tensor(
     [[[40.0, 36.0, 30.0, 44.0], [38.0, 40.0, 34.0, 40.0], [45.0, 30.0, 22.0, 50.0]]]
 )
-WHOLE = [0, IMAGE_SIZE // 16, 0, IMAGE_SIZE // 16]  # the whole layer3 map as a window
 
 
 def test_dimp50_official_layout_loads_strict_with_407_entries(dimp, tmp_path):
@@ -141,10 +140,10 @@ def test_every_method_agrees_between_eager_and_torchscript(dimp, images):
             scores = module.classify(updated, feat)
             first = {name: value[:1] for name, value in backbone.items()}
             modulation = module.iou_modulation(first, BOXES[:1])
-            iou_feat = module.iou_features(first, WHOLE)
+            iou_feat = module.iou_features(first)
             mean_modulation = [m.mean(0) for m in modulation]
-            iou = module.predict_iou(mean_modulation, iou_feat, PROPOSALS, WHOLE)
-            iou_grad = module.iou_and_gradient(modulation, iou_feat, PROPOSALS, WHOLE)
+            iou = module.predict_iou(mean_modulation, iou_feat, PROPOSALS)
+            iou_grad = module.iou_and_gradient(modulation, iou_feat, PROPOSALS)
             refined = solvers.refine_boxes(
                 module, modulation, first, PROPOSALS, 3, [1.0], 1.0, False
             )
@@ -296,12 +295,12 @@ def test_iou_gradient_matches_finite_differences(dimp, images):
         backbone = {k: v.double() for k, v in net.extract_backbone(images[:1]).items()}
     layers = [backbone["layer2"], backbone["layer3"]]
     modulation = iounet.get_modulation(layers, BOXES[:1].double())
-    iou_feat = iounet.get_iou_feat(layers, WHOLE)
+    iou_feat = iounet.get_iou_feat(layers)
     proposals = PROPOSALS.double()
     with torch.no_grad():
-        _, grad = iounet.predict_iou_and_gradient(modulation, iou_feat, proposals, WHOLE)
+        _, grad = iounet.predict_iou_and_gradient(modulation, iou_feat, proposals)
     boxes = proposals.clone().requires_grad_(True)
-    iou = iounet.predict_iou(modulation, iou_feat, boxes, WHOLE)
+    iou = iounet.predict_iou(modulation, iou_feat, boxes)
     (autograd,) = torch.autograd.grad(iou.sum(), boxes)
     torch.testing.assert_close(grad, autograd, rtol=1e-9, atol=1e-12)
     step = 1e-4
@@ -309,8 +308,8 @@ def test_iou_gradient_matches_finite_differences(dimp, images):
         shift = torch.zeros_like(proposals)
         shift[0, 1, coord] = step
         with torch.no_grad():
-            up = iounet.predict_iou(modulation, iou_feat, proposals + shift, WHOLE)[0, 1]
-            down = iounet.predict_iou(modulation, iou_feat, proposals - shift, WHOLE)[0, 1]
+            up = iounet.predict_iou(modulation, iou_feat, proposals + shift)[0, 1]
+            down = iounet.predict_iou(modulation, iou_feat, proposals - shift)[0, 1]
         numeric = (up - down) / (2 * step)
         assert abs(numeric.item() - grad[0, 1, coord].item()) < 1e-5 * max(1.0, abs(numeric.item()))
 
@@ -320,27 +319,27 @@ def test_iou_features_in_a_window_are_the_whole_maps_values(dimp):
     generator = torch.Generator().manual_seed(7)
     image = torch.rand(1, 3, 256, 256, generator=generator) * 255  # layer3 16x16
     boxes = torch.tensor([[[100.0, 90.0, 40.0, 50.0], [96.0, 94.0, 44.0, 48.0]]])
+    whole = [0, 16, 0, 16]
     with torch.no_grad():
         backbone = net.extract_backbone(image)
         modulation = net.iou_modulation(backbone, boxes[0, :1])
-        whole = [0, 16, 0, 16]
-        full = net.iou_features(backbone, whole)
+        full = net.iou_features(backbone)
+        assert_rel_close(solvers.window_features(net, backbone, whole)[0], full[0])
+        expected = net.iou_and_gradient(modulation, full, boxes)
         for window in ([5, 10, 4, 11], [0, 11, 3, 16], solvers.feature_window(boxes, whole, 16)):
-            part = net.iou_features(backbone, window)
+            part = solvers.window_features(net, backbone, window)
             rows, cols = slice(window[0], window[1]), slice(window[2], window[3])
             rows2, cols2 = slice(2 * window[0], 2 * window[1]), slice(2 * window[2], 2 * window[3])
             assert_rel_close(part[0], full[0][:, :, rows2, cols2])
             assert_rel_close(part[1], full[1][:, :, rows, cols])
             assert solvers.inside_window(boxes, window, whole, 16)
-            for in_window, in_whole in zip(
-                net.iou_and_gradient(modulation, part, boxes, window),
-                net.iou_and_gradient(modulation, full, boxes, whole),
-                strict=True,
-            ):
-                assert_rel_close(in_window, in_whole)
-        # A box whose support leaves the window is caught (a map border is no limit).
-        assert not solvers.inside_window(boxes + 40.0, [5, 10, 4, 11], whole, 16)
-        assert solvers.inside_window(boxes + 200.0, [5, 16, 4, 16], whole, 16)
+            corner = torch.tensor([16.0 * window[2], 16.0 * window[0], 0.0, 0.0])
+            in_window = net.iou_and_gradient(modulation, part, boxes - corner)
+            for value, reference in zip(in_window, expected, strict=True):
+                assert_rel_close(value, reference)
+    # A box whose support leaves the window is caught (a map border is no limit).
+    assert not solvers.inside_window(boxes + 40.0, [5, 10, 4, 11], whole, 16)
+    assert solvers.inside_window(boxes + 200.0, [5, 16, 4, 16], whole, 16)
 
 
 def test_refinement_steps_and_returned_ious_follow_the_reference(dimp, images):
@@ -348,8 +347,8 @@ def test_refinement_steps_and_returned_ious_follow_the_reference(dimp, images):
     with torch.no_grad():
         backbone = net.extract_backbone(images[:1])
         modulation = net.iou_modulation(backbone, BOXES[:1])
-        iou_feat = net.iou_features(backbone, WHOLE)
-        iou, grad = net.iou_and_gradient(modulation, iou_feat, PROPOSALS, WHOLE)
+        iou_feat = net.iou_features(backbone)
+        iou, grad = net.iou_and_gradient(modulation, iou_feat, PROPOSALS)
         boxes, ious = solvers.refine_boxes(
             net, modulation, backbone, PROPOSALS, 1, [0.5], 1.0, False
         )

@@ -23,7 +23,6 @@ from rgbd_tracker_ros.tracking.networks.trdimp.memory import TransformerMemory
 from rgbd_tracker_ros.tracking.networks.trdimp.network import TrDiMPNet, build_trdimpnet50
 from rgbd_tracker_ros.tracking.networks.trdimp.transformer import (
     RelationUnit,
-    Transformer,
     gaussian_labels,
 )
 from rgbd_tracker_ros.tracking.registry import create_tracker, tracker_params
@@ -103,10 +102,17 @@ def _direct_transformer(
     return encoded, torch.cat(decoded)
 
 
+def _small_net(seed: int) -> TrDiMPNet:
+    """A TrDiMP network with FEATURE_DIM-wide features and a randomised transformer."""
+    net = build_trdimpnet50({"out_feature_dim": FEATURE_DIM}).eval()
+    _randomise(net.classifier.transformer, seed=seed)
+    return net
+
+
 def test_transformer_equals_direct_formula_and_shares_self_attention() -> None:
     torch.manual_seed(0)
-    transformer = Transformer(FEATURE_DIM).eval()
-    _randomise(transformer, seed=1)
+    net = _small_net(seed=1)
+    transformer = net.classifier.transformer
     state = transformer.state_dict()
     encoder_sa = transformer.encoder.layers[0].self_attn
     assert encoder_sa is transformer.decoder.layers[0].self_attn
@@ -120,23 +126,20 @@ def test_transformer_equals_direct_formula_and_shares_self_attention() -> None:
     boxes = torch.tensor([[20.0, 30.0, 25.0, 15.0], [10.0, 12.0, 30.0, 40.0], [50, 40, 8, 9]])
     labels = gaussian_labels(boxes, 5, 80.0, FILTER_SIZE)
     with torch.no_grad():
-        encoded = transformer.encode(memory)
-        decoded = transformer.decode(queries, transformer.decoder_memory(encoded, labels))
+        encoded = TransformerMemory(net, memory, labels)
+        decoded = net.decode(queries, encoded.decoder)
         expected_encoded, expected_decoded = _direct_transformer(state, memory, queries, labels)
         # WV is loaded but never used: changing it changes nothing.
         encoder_sa.head[0].WV.weight.add_(1.0)
         transformer.decoder.layers[0].cross_attn.head[0].WV.bias.add_(1.0)
-        encoded_again = transformer.encode(memory)
-        decoded_again = transformer.decode(
-            queries, transformer.decoder_memory(encoded_again, labels)
-        )
+        decoded_again = net.decode(queries, TransformerMemory(net, memory, labels).decoder)
         # Attention over query chunks (the memory bound for large memories) changes nothing.
         for unit in transformer.modules():
             if isinstance(unit, RelationUnit):
                 unit.query_chunk = 7
-        decoded_chunked = transformer.decode(queries, transformer.decoder_memory(encoded, labels))
+        decoded_chunked = net.decode(queries, encoded.decoder)
 
-    torch.testing.assert_close(encoded, expected_encoded, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(encoded.encoded, expected_encoded, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(decoded, expected_decoded, rtol=1e-5, atol=1e-6)
     assert torch.equal(decoded, decoded_again)
     torch.testing.assert_close(decoded_chunked, decoded, rtol=1e-6, atol=1e-7)
@@ -165,8 +168,7 @@ def test_gaussian_labels_peak_and_width() -> None:
 
 def test_memory_kept_encoded_equals_encoding_it_again() -> None:
     """Images pushed in front and dropped at the back: the encoding of the memory as it is."""
-    net = build_trdimpnet50({"out_feature_dim": FEATURE_DIM}).eval()
-    _randomise(net.classifier.transformer, seed=5)
+    net = _small_net(seed=5)
     generator = torch.Generator().manual_seed(6)
     images = torch.randn(7, FEATURE_DIM, 4, 5, generator=generator)
     labels = torch.rand(7, 4, 5, generator=generator)
@@ -174,26 +176,25 @@ def test_memory_kept_encoded_equals_encoding_it_again() -> None:
         memory = TransformerMemory(net, images[:3], labels[:3])
         for index in range(3, 7):  # grows to 4, then holds 4: one image in, the oldest out
             memory.push(images[index : index + 1], labels[index : index + 1], capacity=4)
-        expected_images = images[[6, 5, 4, 3]]
-        assert torch.equal(memory.features, expected_images)
-        assert torch.equal(memory.labels, labels[[6, 5, 4, 3]])
-        direct = net.classifier.transformer
-        expected = direct.decoder_memory(direct.encode(expected_images), memory.labels)
-    for kept, again in zip(memory.decoder, expected, strict=True):
-        torch.testing.assert_close(kept, again, rtol=1e-5, atol=1e-6)
+        order = [6, 5, 4, 3]
+        again = TransformerMemory(net, images[order], labels[order])
+    assert torch.equal(memory.features, images[order])
+    assert torch.equal(memory.labels, labels[order])
+    torch.testing.assert_close(memory.encoded, again.encoded, rtol=1e-6, atol=1e-7)
+    for kept, fresh in zip(memory.decoder, again.decoder, strict=True):
+        torch.testing.assert_close(kept, fresh, rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("num_queries", [1, 3])
 def test_decoding_images_together_equals_one_by_one(num_queries: int) -> None:
-    transformer = Transformer(FEATURE_DIM).eval()
-    _randomise(transformer, seed=2)
+    net = _small_net(seed=2)
     memory = torch.randn(4, FEATURE_DIM, 4, 4)
     labels = torch.rand(4, 4, 4)
     queries = torch.randn(num_queries, FEATURE_DIM, 4, 4)
     with torch.no_grad():
-        decoder_memory = transformer.decoder_memory(transformer.encode(memory), labels)
-        together = transformer.decode(queries, decoder_memory)
-        alone = torch.cat([transformer.decode(q[None], decoder_memory) for q in queries])
+        decoder_memory = TransformerMemory(net, memory, labels).decoder
+        together = net.decode(queries, decoder_memory)
+        alone = torch.cat([net.decode(q[None], decoder_memory) for q in queries])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
 
 

@@ -57,39 +57,6 @@ def _rois(boxes: Tensor) -> Tensor:
     return rois.reshape(-1, 5)
 
 
-def _window_cuts(window: list[int], ratio: int, height: int, width: int) -> list[int]:
-    """Slices that compute two chained 3x3 convolutions on the cells ``window`` = [row0, row1,
-    col0, col1] of the coarse map (``ratio`` cells of this map per coarse cell) exactly as on
-    the whole map: [input rows, input cols, kept rows, kept cols, output rows, output cols],
-    each a (start, stop) pair relative to the previous step's tensor.
-
-    Each convolution pads with zeros; inside the map that padding must be real cells, so the
-    input is cut with a halo of two cells, and the first convolution's outputs that saw a cut
-    edge (not the map's) are dropped before the second.
-    """
-    halo = 2  # the cells beyond the window that the two convolutions' outputs depend on
-    row0, row1 = window[0] * ratio, min(window[1] * ratio, height)
-    col0, col1 = window[2] * ratio, min(window[3] * ratio, width)
-    in_row0, in_col0 = max(row0 - halo, 0), max(col0 - halo, 0)
-    in_row1, in_col1 = min(row1 + halo, height), min(col1 + halo, width)
-    keep_row0, keep_col0 = max(row0 - 1, 0), max(col0 - 1, 0)
-    keep_row1, keep_col1 = min(row1 + 1, height), min(col1 + 1, width)
-    return [
-        in_row0,
-        in_row1,
-        in_col0,
-        in_col1,
-        keep_row0 - in_row0,
-        keep_row1 - in_row0,
-        keep_col0 - in_col0,
-        keep_col1 - in_col0,
-        row0 - keep_row0,
-        row1 - keep_row0,
-        col0 - keep_col0,
-        col1 - keep_col0,
-    ]
-
-
 class AtomIoUNet(nn.Module):
     """IoU predictor over two backbone layers (``input_dim`` channels, strides 8 and 16)."""
 
@@ -135,31 +102,11 @@ class AtomIoUNet(nn.Module):
         joint = torch.cat((self.fc3_1r(roi3), roi4), dim=1)
         return [self.fc34_3r(joint), self.fc34_4r(joint)]
 
-    def get_iou_feat(self, feat: list[Tensor], window: list[int]) -> list[Tensor]:
-        """Test branch on [layer2, layer3]: two maps (B, pred_input_dim, ., .) covering
-        ``window`` = [row0, row1, col0, col1] in layer3 cells (the whole map, or the part the
-        boxes of :meth:`predict_iou` need)."""
-        x3, x4 = feat[0], feat[1]
-        cut = _window_cuts(window, 2, x3.shape[-2], x3.shape[-1])
-        x3 = self.conv3_1t(x3[:, :, cut[0] : cut[1], cut[2] : cut[3]])
-        x3 = self.conv3_2t(x3[:, :, cut[4] : cut[5], cut[6] : cut[7]])
-        c3 = x3[:, :, cut[8] : cut[9], cut[10] : cut[11]]
-        cut = _window_cuts(window, 1, x4.shape[-2], x4.shape[-1])
-        x4 = self.conv4_1t(x4[:, :, cut[0] : cut[1], cut[2] : cut[3]])
-        x4 = self.conv4_2t(x4[:, :, cut[4] : cut[5], cut[6] : cut[7]])
-        c4 = x4[:, :, cut[8] : cut[9], cut[10] : cut[11]]
+    def get_iou_feat(self, feat: list[Tensor]) -> list[Tensor]:
+        """Test branch: [layer2, layer3] -> two maps (B, pred_input_dim, H/8|H/16, ...)."""
+        c3 = self.conv3_2t(self.conv3_1t(feat[0]))
+        c4 = self.conv4_2t(self.conv4_1t(feat[1]))
         return [c3, c4]
-
-    def _window_rois(self, proposals: Tensor, window: list[int]) -> Tensor:
-        """RoIs of ``proposals`` (B, P, 4) in the pixel frame of ``window``'s corner."""
-        stride = 1.0 / self.prroi_pool4t.spatial_scale
-        rois = _rois(proposals)
-        corner = torch.tensor(
-            [0.0, window[2] * stride, window[0] * stride, window[2] * stride, window[0] * stride],
-            dtype=rois.dtype,
-            device=rois.device,
-        )
-        return rois - corner
 
     def _modulated(self, modulation: list[Tensor], feat: list[Tensor]) -> list[Tensor]:
         batch = feat[0].shape[0]
@@ -168,27 +115,27 @@ class AtomIoUNet(nn.Module):
         return [c3, c4]
 
     def predict_iou(
-        self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor, window: list[int]
+        self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor
     ) -> Tensor:
-        """IoU of ``proposals`` (B, P, 4): (B, P). ``feat`` covers ``window``.
+        """IoU of ``proposals`` (B, P, 4): (B, P).
 
         Each modulation vector may have any shape that reshapes to (B, C) - e.g. the
         tracker's mean over init samples, (C, 1, 1), for B = 1.
         """
         c3, c4 = self._modulated(modulation, feat)
-        rois = self._window_rois(proposals, window)
+        rois = _rois(proposals)
         fc3 = self.fc3_rt(self.prroi_pool3t(c3, rois))
         fc4 = self.fc4_rt(self.prroi_pool4t(c4, rois))
         iou = self.iou_predictor(torch.cat((fc3, fc4), dim=1))
         return iou.reshape(proposals.shape[0], proposals.shape[1])
 
     def predict_iou_and_gradient(
-        self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor, window: list[int]
+        self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor
     ) -> tuple[Tensor, Tensor]:
         """:meth:`predict_iou` and d IoU / d (x, y, w, h) of each proposal (B, P, 4), in
         closed form (the MLP's and PrRoIPool's derivatives), without autograd."""
         c3, c4 = self._modulated(modulation, feat)
-        rois = self._window_rois(proposals, window)
+        rois = _rois(proposals)
         pooled3, context3 = self.prroi_pool3t.for_gradient(c3, rois)
         pooled4, context4 = self.prroi_pool4t.for_gradient(c4, rois)
         fc3 = self.fc3_rt(pooled3)

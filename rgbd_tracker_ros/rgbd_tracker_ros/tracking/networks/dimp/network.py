@@ -6,8 +6,8 @@ DeT, Yan et al., "DepthTrack: Unveiling the Power of RGBD Tracking", ICCV 2021.
 ``DiMPNet`` / ``DeTNet`` hold the official checkpoints' modules under the official names
 (``feature_extractor``, ``feature_extractor_depth``, ``classifier``, ``bb_regressor``,
 ``merge_layer2/3``), so ``load_state_dict(strict=True)`` accepts those state dicts. The methods
-below are ``@torch.jit.export``-ed single steps, each a function of tensors (and a window of
-ints): the tracker calls the same methods on the eager module, on the TorchScript module and on
+below are ``@torch.jit.export``-ed single steps, each a function of tensors only: the tracker
+calls the same methods on the eager module, on the TorchScript module and on
 the compiled package loaded from an exported file (``networks/export.py``). The iterations
 (filter learning, box refinement) are driven from Python by ``networks/dimp/solvers.py``, the
 one place that loops. Nothing here needs autograd: call under ``torch.no_grad()``.
@@ -35,13 +35,13 @@ Interface (all tensors on the module's device; images are float in [0, 255]):
 * ``iou_modulation(backbone, boxes (B,4)) -> [m3, m4]`` each (B, 256, 1, 1); the tracker keeps
   ``[m.mean(0) for m in ...]`` as in pytracking (``predict_iou`` accepts any shape that
   reshapes to (B, 256)).
-* ``iou_features(backbone, window [row0, row1, col0, col1]) -> [c3, c4]``: the IoU-Net's test
-  features on a window of layer3 cells (the whole map: ``[0, H/16, 0, W/16]``), exactly the
-  whole map's values there; c3 has two cells per window cell (stride 8).
-* ``predict_iou(modulation, iou_feat, proposals (B,P,4), window) -> (B, P)``: proposals in
-  patch pixels, their PrRoIPool support inside ``window`` (or beyond the map's border).
-* ``iou_and_gradient(modulation, iou_feat, proposals, window) -> (iou (B,P), d iou / d
-  proposals (B,P,4))``, the gradient in closed form.
+* ``iou_features(backbone) -> [c3 (B,256,H/8,W/8), c4 (B,256,H/16,W/16)]``: the IoU-Net's
+  test features (two 3x3 convolutions per layer; the refinement computes them on a window of
+  the maps, ``solvers.py``).
+* ``predict_iou(modulation, iou_feat, proposals (B,P,4)) -> (B, P)``: proposals in pixels of
+  the feature maps' frame.
+* ``iou_and_gradient(modulation, iou_feat, proposals) -> (iou (B,P), d iou / d proposals
+  (B,P,4))``, the gradient in closed form.
 
 Attributes (plain values, also on the TorchScript module): ``architecture`` (str),
 ``feature_stride`` (16), ``filter_size`` (4), ``uses_depth`` (bool).
@@ -255,29 +255,20 @@ class DiMPNet(nn.Module):
         return self.bb_regressor.get_modulation([backbone["layer2"], backbone["layer3"]], boxes)
 
     @torch.jit.export
-    def iou_features(self, backbone: dict[str, Tensor], window: list[int]) -> list[Tensor]:
-        layers = [backbone["layer2"], backbone["layer3"]]
-        return self.bb_regressor.get_iou_feat(layers, window)
+    def iou_features(self, backbone: dict[str, Tensor]) -> list[Tensor]:
+        return self.bb_regressor.get_iou_feat([backbone["layer2"], backbone["layer3"]])
 
     @torch.jit.export
     def predict_iou(
-        self,
-        modulation: list[Tensor],
-        iou_feat: list[Tensor],
-        proposals: Tensor,
-        window: list[int],
+        self, modulation: list[Tensor], iou_feat: list[Tensor], proposals: Tensor
     ) -> Tensor:
-        return self.bb_regressor.predict_iou(modulation, iou_feat, proposals, window)
+        return self.bb_regressor.predict_iou(modulation, iou_feat, proposals)
 
     @torch.jit.export
     def iou_and_gradient(
-        self,
-        modulation: list[Tensor],
-        iou_feat: list[Tensor],
-        proposals: Tensor,
-        window: list[int],
+        self, modulation: list[Tensor], iou_feat: list[Tensor], proposals: Tensor
     ) -> tuple[Tensor, Tensor]:
-        return self.bb_regressor.predict_iou_and_gradient(modulation, iou_feat, proposals, window)
+        return self.bb_regressor.predict_iou_and_gradient(modulation, iou_feat, proposals)
 
 
 class DeTNet(DiMPNet):

@@ -6,9 +6,10 @@ of ``networks/dimp/network.py``, so the same loops run an eager network, a Torch
 or a compiled package (each iteration count a plain argument, never baked into a graph).
 
 The refinement computes the IoU-Net's test features only on a window of the search patch
-around the proposals (its convolutions cost more than the whole ascent). A box whose pooling
-support leaves the window switches the remaining steps to the whole map, so the result is the
-whole map's.
+around the proposals (its convolutions cost more than the whole ascent): the backbone maps are
+cut with a halo of two cells (the reach of two 3x3 convolutions), the halo is dropped from the
+result, and the boxes are given in the window's frame. A box whose pooling support leaves the
+window switches the remaining steps to the whole map, so the result is the whole map's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from torch import Tensor
 # Margin around the proposals of the refinement's feature window, as a fraction of the largest
 # proposal side: room for the boxes to move before the whole map is needed.
 WINDOW_MARGIN = 0.25
+# Cells beyond a window that the IoU-Net's two chained 3x3 convolutions read.
+HALO = 2
 
 
 def initial_filter(net: Any, feat: Tensor, boxes: Tensor, num_iter: int) -> Tensor:
@@ -86,9 +89,10 @@ def refine_boxes(
     whole = [0, int(layer3.shape[-2]), 0, int(layer3.shape[-1])]
     stride = int(net.feature_stride)
     window = feature_window(proposals, whole, stride)
-    iou_feat = net.iou_features(backbone, window)
+    iou_feat = window_features(net, backbone, window)
+    corner = _corner(window, stride, proposals)
     if num_iter <= 0:
-        return proposals, net.predict_iou(modulation, iou_feat, proposals, window)
+        return proposals, net.predict_iou(modulation, iou_feat, proposals - corner)
     step = torch.tensor(
         [step_length[0], step_length[0], step_length[-1], step_length[-1]],
         dtype=proposals.dtype,
@@ -101,8 +105,9 @@ def refine_boxes(
         boxes = rel_to_rect(params, sz_norm) if relative else params
         if window != whole and not inside_window(boxes, window, whole, stride):
             window = whole
-            iou_feat = net.iou_features(backbone, window)
-        ious, grad = net.iou_and_gradient(modulation, iou_feat, boxes, window)
+            iou_feat = window_features(net, backbone, window)
+            corner = _corner(window, stride, proposals)
+        ious, grad = net.iou_and_gradient(modulation, iou_feat, boxes - corner)
         if relative:
             params = params + step * _rel_gradient(grad, boxes, sz_norm)
         else:
@@ -110,6 +115,39 @@ def refine_boxes(
         step = step * step_decay
     boxes = rel_to_rect(params, sz_norm) if relative else params
     return boxes, ious
+
+
+def _corner(window: list[int], stride: int, like: Tensor) -> Tensor:
+    """The window's top-left corner as an (x, y, 0, 0) box offset in patch pixels."""
+    offset = [window[2] * stride, window[0] * stride, 0, 0]
+    return torch.tensor(offset, dtype=like.dtype, device=like.device)
+
+
+def window_features(net: Any, backbone: dict[str, Tensor], window: list[int]) -> list[Tensor]:
+    """The IoU-Net's test features on ``window`` (layer3 cells; layer2 has ``ratio`` cells per
+    layer3 cell), exactly the whole maps' values there."""
+    layer2, layer3 = backbone["layer2"], backbone["layer3"]
+    ratio = int(layer2.shape[-1]) // int(layer3.shape[-1])
+    cut2, crop2 = _cut(layer2, [v * ratio for v in window])
+    cut3, crop3 = _cut(layer3, window)
+    c3, c4 = net.iou_features({"layer2": cut2, "layer3": cut3})
+    return [_crop(c3, crop2), _crop(c4, crop3)]
+
+
+def _cut(features: Tensor, window: list[int]) -> tuple[Tensor, list[int]]:
+    """``features`` on ``window`` (rows, cols) plus a halo where the map goes on, and where
+    the window lies in that cut (zero padding at a cut edge only spoils the halo)."""
+    height, width = int(features.shape[-2]), int(features.shape[-1])
+    row0, row1 = min(window[0], height), min(window[1], height)
+    col0, col1 = min(window[2], width), min(window[3], width)
+    top, left = max(row0 - HALO, 0), max(col0 - HALO, 0)
+    bottom, right = min(row1 + HALO, height), min(col1 + HALO, width)
+    cut = features[:, :, top:bottom, left:right]
+    return cut, [row0 - top, row1 - top, col0 - left, col1 - left]
+
+
+def _crop(features: Tensor, window: list[int]) -> Tensor:
+    return features[:, :, window[0] : window[1], window[2] : window[3]]
 
 
 def _extent(boxes: Tensor) -> tuple[float, float, float, float]:

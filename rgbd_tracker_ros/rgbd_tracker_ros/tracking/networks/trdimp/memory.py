@@ -18,7 +18,8 @@ from torch import Tensor
 
 
 class TransformerMemory:
-    """Features (N, C, H, W), labels (N, H, W), and what encoding and decoding need of them."""
+    """Features (N, C, H, W), labels (N, H, W), their encoding (``encoded``) and what decoding
+    needs of it (``decoder``)."""
 
     def __init__(self, net: Any, features: Tensor, labels: Tensor) -> None:
         self._net = net
@@ -57,5 +58,5 @@ class TransformerMemory:
         self._encode()
 
     def _encode(self) -> None:
-        encoded = self._net.encoded_memory(self.features, [self._total, self._weighted])
-        self.decoder = self._net.decoder_memory(encoded, self.labels)
+        self.encoded = self._net.encoded_memory(self.features, [self._total, self._weighted])
+        self.decoder = self._net.decoder_memory(self.encoded, self.labels)

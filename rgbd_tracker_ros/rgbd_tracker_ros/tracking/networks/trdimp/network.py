@@ -11,8 +11,7 @@ transformer entries (the shared self-attention listed twice). The interface is D
 
 * ``memory_keys(memory (N, 512, H, W)) -> (N, H*W, 128)``: the encoder's embedded keys.
 * ``memory_sums(query_keys, keys, memory) -> [Z, S]``: the encoder's softmax sums of query
-  images over key images, per block (see ``transformer.py``); ``memory_self_sums(keys,
-  memory)``: those of every memory image over the whole memory.
+  images over key images, per block (see ``transformer.py``).
 * ``encoded_memory(memory, [Z, S]) -> encoded memory (N, 512, H, W)``.
 * ``decoder_memory(encoded, labels (N, H, W)) -> memory``: what decoding needs of the encoded
   memory and its Gaussian labels (``transformer.gaussian_labels``).
@@ -71,10 +70,6 @@ class TrDiMPNet(DiMPNet):
     @torch.jit.export
     def memory_sums(self, query_keys: Tensor, keys: Tensor, memory: Tensor) -> list[Tensor]:
         return self.classifier.transformer.block_sums(query_keys, keys, memory)
-
-    @torch.jit.export
-    def memory_self_sums(self, keys: Tensor, memory: Tensor) -> list[Tensor]:
-        return self.classifier.transformer.self_sums(keys, memory)
 
     @torch.jit.export
     def encoded_memory(self, memory: Tensor, sums: list[Tensor]) -> Tensor:

@@ -154,27 +154,13 @@ class TransformerEncoderLayer(nn.Module):
         self.self_attn = self_attn
         self.norm = InstanceL2Norm(scale=norm_scale)
 
-    def forward(self, memory: torch.Tensor) -> torch.Tensor:
-        total, weighted = self.self_sums(self.keys(memory), memory)
-        return self.encoded(memory, total, weighted)
-
-    def self_sums(self, keys: torch.Tensor, memory: torch.Tensor) -> list[torch.Tensor]:
-        """Block sums of every memory image over the whole memory (``block_sums``)."""
-        unit = self.self_attn.head[0]
-        values = _tokens(memory)
-        totals: list[torch.Tensor] = []
-        sums: list[torch.Tensor] = []
-        for index in range(memory.shape[0]):  # one query image at a time bounds the memory
-            total, weighted = unit.block_sums(keys[index : index + 1], keys, values)
-            totals.append(total)
-            sums.append(weighted)
-        return [torch.cat(totals), torch.cat(sums)]
-
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
         """Embedded keys (= queries) of each memory image: (N, H*W, K)."""
         return self.self_attn.head[0].embed(_tokens(memory))
 
-    def encoded(self, memory: torch.Tensor, total: torch.Tensor, weighted: torch.Tensor):
+    def encoded(
+        self, memory: torch.Tensor, total: torch.Tensor, weighted: torch.Tensor
+    ) -> torch.Tensor:
         """IN(X + S / Z) from the block sums over the whole memory (``block_sums``)."""
         attended = (weighted / total[:, :, None]).to(memory.dtype)
         return self.norm(memory + _maps(attended, memory))
@@ -249,10 +235,6 @@ class Transformer(nn.Module):
             TransformerDecoderLayer(shared_self_attn, feature_dim, norm_scale)
         )
 
-    def encode(self, memory: torch.Tensor) -> torch.Tensor:
-        """Memory features (N, C, H, W) -> encoded memory (N, C, H, W), all at once."""
-        return self.encoder.layers[0](memory)
-
     def memory_keys(self, memory: torch.Tensor) -> torch.Tensor:
         """The encoder's embedded keys of memory images (N, C, H, W): (N, H*W, K)."""
         return self.encoder.layers[0].keys(memory)
@@ -264,10 +246,6 @@ class Transformer(nn.Module):
         (N, C, H, W) with their ``keys``: [Z (Nq, H*W), S (Nq, H*W, C)] (float64)."""
         unit = self.encoder.layers[0].self_attn.head[0]
         return unit.block_sums(query_keys, keys, _tokens(memory))
-
-    def self_sums(self, keys: torch.Tensor, memory: torch.Tensor) -> list[torch.Tensor]:
-        """:meth:`block_sums` of every memory image over the whole memory."""
-        return self.encoder.layers[0].self_sums(keys, memory)
 
     def encoded(self, memory: torch.Tensor, sums: list[torch.Tensor]) -> torch.Tensor:
         """Encoded memory from its block sums over the whole memory."""

@@ -1,15 +1,28 @@
-"""TorchScript export: one self-contained file holding a tracker's network and parameters.
+"""Exported models: one self-contained file holding a tracker's network and parameters.
 
-The file is a ``torch.jit`` archive of the scripted network plus a JSON record (``METADATA``
-entry of ``_extra_files``) naming the tracker, the architecture, the tracker parameters and the
-network's plain attributes, so the node runs from this file alone: no checkpoint, no pickle, no
-pytracking code. It loads on CPU or CUDA (``map_location``); ``half=True`` runs the backbone(s)
-in fp16 while the classifier and IoU-Net, whose small optimisation problems need the range,
-stay in fp32. Loading freezes the module (weights become constants, batch norms fold into the
-convolutions) and lets torch pick fused kernels for the device (oneDNN on CPU, cuDNN on CUDA).
+The file's extension says what it holds (``model_form``):
 
-Generic over networks: anything ``torch.jit.script`` accepts that exposes the methods its
-tracker calls (``tracking/networks/dimp/network.py`` documents the DiMP-family interface).
+* ``.pt2``: an AOTInductor package (``torch.export`` + Inductor, compiled ahead of time for one
+  device type): one compiled graph per network method a tracker calls, exported from example
+  calls (:func:`save_compiled`), run through :class:`CompiledNetwork`. The successor of
+  TorchScript, which torch deprecates.
+* ``.pth`` / ``.pth.tar`` / ``.tar``: an official checkpoint, run as the eager PyTorch network
+  (no embedded parameters; for comparisons and debugging).
+* anything else (``.ts``): a ``torch.jit`` archive of the scripted network. Loading freezes the
+  module (weights become constants, batch norms fold into the convolutions) and lets torch pick
+  fused kernels for the device (oneDNN on CPU, cuDNN on CUDA).
+
+Exported files carry a JSON record (``METADATA``) naming the tracker, the architecture, the
+tracker parameters and the network's plain attributes, so the node runs from the file alone: no
+checkpoint, no pickle, no pytracking code. ``half=True`` runs the backbone(s) in fp16 while the
+classifier and IoU-Net, whose small optimisation problems need the range, stay in fp32 (a
+``.pt2`` gets its precision when it is compiled).
+
+Generic over networks: anything ``torch.jit.script`` / ``torch.export`` accepts that exposes the
+methods its tracker calls (``tracking/networks/dimp/network.py`` documents the DiMP-family
+interface). A network lists the dimensions that vary between calls (batch sizes, windows) in
+``EXPORT_DYNAMIC_DIMS``; every other dimension of a ``.pt2`` graph is fixed to the size it had
+in the example calls, i.e. by the parameters the file was exported with.
 """
 
 from __future__ import annotations
@@ -18,15 +31,19 @@ import contextlib
 import dataclasses
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from rgbd_tracker_ros.tracking.networks.checkpoint import load_network
+
 EXPORT_FORMAT = 2
 METADATA = "rgbd_tracker_ros.json"
+COMPILED_SUFFIX = ".pt2"
+CHECKPOINT_SUFFIXES = (".pth", ".tar")
 # Child modules that ``half=True`` converts: the backbones and DeT's merge convolutions; all of
 # OSTrack/ViPT (ViT and centre head; the network returns its maps in fp32).
 HALF_PRECISION_PREFIXES = ("feature_extractor", "merge_layer", "backbone", "box_head")
@@ -49,10 +66,49 @@ class ExportError(ValueError):
 
 @dataclasses.dataclass
 class ExportedModel:
-    module: torch.jit.ScriptModule
-    tracker: str
+    """A loaded model: the network (any form), the tracker it was exported for (None for a
+    checkpoint), its architecture and the embedded tracker parameters."""
+
+    module: Any
+    tracker: str | None
     architecture: str
     params: dict[str, Any]
+
+
+def model_form(path: str | Path) -> str:
+    """'pt2', 'eager' (an official checkpoint) or 'torchscript', from the file's extension."""
+    suffix = Path(path).suffix
+    if suffix == COMPILED_SUFFIX:
+        return "pt2"
+    if suffix in CHECKPOINT_SUFFIXES:
+        return "eager"
+    return "torchscript"
+
+
+def _metadata(
+    network: nn.Module,
+    output: Path,
+    tracker: str,
+    architecture: str,
+    params: Mapping[str, Any],
+    **extra: Any,
+) -> str:
+    try:
+        return json.dumps(
+            {
+                "format": EXPORT_FORMAT,
+                "tracker": tracker,
+                "architecture": architecture,
+                "params": dict(params),
+                "attributes": network_attributes(network),
+                "torch_version": torch.__version__,
+                **extra,
+            }
+        )
+    except TypeError as error:
+        raise ExportError(
+            f"{output}: tracker parameters are not JSON-serialisable: {error}"
+        ) from None
 
 
 def save_scripted(
@@ -64,21 +120,7 @@ def save_scripted(
 ) -> Path:
     """Script ``network`` (eval mode) and save it with its tracker name and parameters."""
     output = Path(output)
-    try:
-        metadata = json.dumps(
-            {
-                "format": EXPORT_FORMAT,
-                "tracker": tracker,
-                "architecture": architecture,
-                "params": dict(params),
-                "attributes": network_attributes(network),
-                "torch_version": torch.__version__,
-            }
-        )
-    except TypeError as error:
-        raise ExportError(
-            f"{output}: tracker parameters are not JSON-serialisable: {error}"
-        ) from None
+    metadata = _metadata(network, output, tracker, architecture, params)
     with _quiet_torchscript_deprecation():
         scripted = torch.jit.script(network.eval())
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -128,10 +170,15 @@ def load_exported(
 def load_exported_model(
     path: str | Path, device: str | torch.device = "cpu", half: bool = False
 ) -> ExportedModel:
-    """Like :func:`load_exported`, also giving the architecture name."""
+    """Like :func:`load_exported`, also giving the architecture name; the form by extension."""
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{path}: no such exported model file")
+    form = model_form(path)
+    if form == "pt2":
+        return _load_compiled(path, torch.device(device), half)
+    if form == "eager":
+        return _load_checkpoint(path, torch.device(device), half)
     extra_files = {METADATA: ""}
     try:
         with _quiet_torchscript_deprecation():
@@ -139,23 +186,172 @@ def load_exported_model(
     except (RuntimeError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ExportError(f"{path}: not a TorchScript file ({first_line})") from None
+    metadata = _read_metadata(path, extra_files[METADATA], "a TorchScript file")
+    if half:
+        half_precision_backbone(module)
+    module = _frozen_for_inference(module.eval(), list(metadata["attributes"]))
+    return _exported(module, metadata)
+
+
+def _read_metadata(path: Path, text: str, kind: str) -> dict[str, Any]:
     try:
-        metadata = json.loads(extra_files[METADATA])
+        metadata = json.loads(text)
     except json.JSONDecodeError:
         raise ExportError(
-            f"{path}: a TorchScript file without the {METADATA} record; make it with export_model"
+            f"{path}: {kind} without the {METADATA} record; make it with export_model"
         ) from None
     if metadata.get("format") != EXPORT_FORMAT:
         raise ExportError(
             f"{path}: export format {metadata.get('format')!r}, this package reads "
             f"{EXPORT_FORMAT}; export the checkpoint again"
         )
-    if half:
-        half_precision_backbone(module)
-    module = _frozen_for_inference(module.eval(), list(metadata["attributes"]))
+    return metadata
+
+
+def _exported(module: Any, metadata: Mapping[str, Any]) -> ExportedModel:
     return ExportedModel(
         module=module,
         tracker=str(metadata["tracker"]),
         architecture=str(metadata["architecture"]),
         params=dict(metadata["params"]),
     )
+
+
+def _load_checkpoint(path: Path, device: torch.device, half: bool) -> ExportedModel:
+    """An official checkpoint as the eager network (no parameters come with it)."""
+    loaded = load_network(path)
+    network = loaded.network.to(device)
+    if half:
+        half_precision_backbone(network)
+    return ExportedModel(network, None, loaded.architecture.name, {})
+
+
+# --------------------------------------------------------------------------------------------
+# .pt2: AOTInductor packages
+
+
+class _Method(nn.Module):
+    """One method of a network as a module's forward, for ``torch.export``."""
+
+    def __init__(self, network: nn.Module, name: str) -> None:
+        super().__init__()
+        self.network = network
+        self.name = name
+
+    def forward(self, *args: Any) -> Any:
+        return getattr(self.network, self.name)(*args)
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel()
+    if isinstance(value, (list, tuple)):
+        return sum(_size(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_size(item) for item in value.values())
+    return 0
+
+
+def _dynamic_shapes(value: Any, dims: Mapping[str, Sequence[int]], path: str = "") -> Any:
+    """``torch.export`` dynamic shapes for ``value``: the dimensions ``dims`` names by argument
+    path ("0", "1.layer2", "2.0", ...) are left to export (``Dim.AUTO``), the others fixed."""
+    if isinstance(value, torch.Tensor):
+        return {dim: torch.export.Dim.AUTO for dim in dims.get(path, ())} or None
+    if isinstance(value, (list, tuple)):
+        return type(value)(
+            _dynamic_shapes(item, dims, f"{path}.{i}" if path else str(i))
+            for i, item in enumerate(value)
+        )
+    if isinstance(value, dict):
+        return {
+            key: _dynamic_shapes(item, dims, f"{path}.{key}" if path else key)
+            for key, item in value.items()
+        }
+    return None
+
+
+def save_compiled(
+    network: nn.Module,
+    output: str | Path,
+    tracker: str,
+    architecture: str,
+    params: Mapping[str, Any],
+    calls: Mapping[str, Sequence[tuple[Any, ...]]],
+) -> Path:
+    """Compile the methods in ``calls`` (name -> the arguments of each call a tracker made)
+    for the device ``network`` is on, and package them with the tracker's parameters.
+
+    Each method is exported from its largest example call (so that no varying dimension is
+    seen at size 1, which export would fix), then compiled by AOTInductor with freezing.
+    """
+    from torch._inductor import aot_compile
+    from torch.export.pt2_archive._package import package_pt2
+
+    output = Path(output)
+    device = next(network.parameters()).device
+    half = any(
+        p.dtype == torch.float16 for n, p in network.named_parameters() if n.startswith("feature")
+    )
+    metadata = _metadata(
+        network, output, tracker, architecture, params, device=device.type, half=half
+    )
+    dims = getattr(network, "EXPORT_DYNAMIC_DIMS", {})
+    files: dict[str, Any] = {}
+    for name, examples in sorted(calls.items()):
+        args = max(examples, key=_size)
+        try:
+            program = torch.export.export(
+                _Method(network, name),
+                tuple(args),
+                dynamic_shapes=(_dynamic_shapes(args, dims.get(name, {})),),
+            )
+        except Exception as error:  # export raises many kinds; say which method failed
+            raise ExportError(
+                f"{output}: {architecture}.{name} cannot be exported: {error}"
+            ) from None
+        files[name] = aot_compile(
+            program.module(), args, options={"aot_inductor.package": True, "freezing": True}
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    package_pt2(output, aoti_files=files, extra_files={METADATA: metadata})
+    return output
+
+
+class CompiledNetwork:
+    """A ``.pt2`` package's compiled methods under the network's method names, and its plain
+    attributes: what a tracker calls on an eager or TorchScript network."""
+
+    def __init__(self, methods: Mapping[str, Callable[..., Any]], attributes: Mapping[str, Any]):
+        self._methods = dict(methods)
+        for name, value in attributes.items():
+            setattr(self, name, value)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        methods = self.__dict__.get("_methods", {})
+        if name in methods:
+            return methods[name]
+        raise AttributeError(
+            f"the compiled package has no method {name!r} (it holds {', '.join(sorted(methods))})"
+        )
+
+
+def _load_compiled(path: Path, device: torch.device, half: bool) -> ExportedModel:
+    from torch.export.pt2_archive._package import load_pt2
+
+    try:
+        contents = load_pt2(path, device_index=device.index if device.index is not None else -1)
+    except Exception as error:  # a broken archive raises from zip, json or the runtime
+        raise ExportError(f"{path}: not a .pt2 package ({str(error).splitlines()[0]})") from None
+    metadata = _read_metadata(path, contents.extra_files.get(METADATA, ""), "a .pt2 package")
+    if metadata["device"] != device.type:
+        raise ExportError(
+            f"{path}: compiled for {metadata['device']}, not {device.type}; export it again "
+            f"on a {device.type} machine (export_model --device {device.type})"
+        )
+    if bool(metadata["half"]) != half:
+        wanted = "fp16" if half else "fp32"
+        raise ExportError(
+            f"{path}: compiled in {'fp16' if metadata['half'] else 'fp32'}; export it again with "
+            f"--precision {wanted} for {wanted}"
+        )
+    return _exported(CompiledNetwork(contents.aoti_runners, metadata["attributes"]), metadata)

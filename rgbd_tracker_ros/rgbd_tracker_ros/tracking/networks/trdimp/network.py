@@ -23,7 +23,7 @@ The DiMP filter is learned on, and applied to, decoded features.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -54,6 +54,16 @@ class TransformerLinearFilter(LinearFilter):
 
 class TrDiMPNet(DiMPNet):
     """TrDiMP / TrSiam network (one network for both: TrSiam skips the filter optimiser)."""
+
+    # The transformer memory's image counts vary too (networks/export.py).
+    EXPORT_DYNAMIC_DIMS: ClassVar[dict[str, dict[str, tuple[int, ...]]]] = {
+        **DiMPNet.EXPORT_DYNAMIC_DIMS,
+        "memory_keys": {"0": (0,)},
+        "memory_sums": {"0": (0,), "1": (0,), "2": (0,)},
+        "encoded_memory": {"0": (0,), "1.0": (0,), "1.1": (0,)},
+        "decoder_memory": {"0": (0,), "1": (0,)},
+        "decode": {"1.0": (2,), "1.1": (1,)},
+    }
 
     def __init__(
         self,

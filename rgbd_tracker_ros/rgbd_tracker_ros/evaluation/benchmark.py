@@ -89,12 +89,14 @@ class VariantResult:
 @dataclass
 class ModelForm:
     """One form of a network tracker's model: a file (``model_path``) or an eager network in
-    memory (``network`` of ``architecture``)."""
+    memory (``network`` of ``architecture``). A form compiled for one precision (a .pt2) names
+    it in ``precision`` and is only timed in that precision."""
 
     name: str
     model_path: str | None = None
     network: Any = None
     architecture: str = ""
+    precision: str | None = None
 
     def tracker_model(self, device: str, precision: str) -> Any:
         """The in-memory network as a ``TrackerModel`` (None for a file)."""
@@ -197,6 +199,8 @@ def benchmark_tracker(
         torch = torch_for(device)
         synchronize = torch.cuda.synchronize if torch is not None else _no_sync
         for form in forms or [None]:
+            if form is not None and form.precision not in (None, precision):
+                continue
             form_params = dict(params)
             if form is not None and form.model_path is not None:
                 form_params["model_path"] = form.model_path

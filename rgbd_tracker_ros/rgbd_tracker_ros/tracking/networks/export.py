@@ -64,6 +64,11 @@ class ExportError(ValueError):
     """An exported file is missing or unusable, or a network cannot be exported."""
 
 
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 @dataclasses.dataclass
 class ExportedModel:
     """A loaded model: the network (any form), the tracker it was exported for (None for a
@@ -184,8 +189,7 @@ def load_exported_model(
         with _quiet_torchscript_deprecation():
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra_files)
     except (RuntimeError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ExportError(f"{path}: not a TorchScript file ({first_line})") from None
+        raise ExportError(f"{path}: not a TorchScript file ({_first_line(error)})") from None
     metadata = _read_metadata(path, extra_files[METADATA], "a TorchScript file")
     if half:
         half_precision_backbone(module)
@@ -270,6 +274,47 @@ def _dynamic_shapes(value: Any, dims: Mapping[str, Sequence[int]], path: str = "
     return None
 
 
+def _widened(value: Any, dims: Mapping[str, Sequence[int]], path: str = "") -> Any:
+    """``value`` with every dynamic dimension of size 1 repeated to 2: export fixes a
+    dimension it only sees at size 1 (the values do not matter to the traced graph)."""
+    if isinstance(value, torch.Tensor):
+        for dim in dims.get(path, ()):
+            if value.shape[dim] == 1:
+                value = torch.cat((value, value), dim=dim)
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(
+            _widened(item, dims, f"{path}.{i}" if path else str(i)) for i, item in enumerate(value)
+        )
+    if isinstance(value, dict):
+        return {
+            key: _widened(item, dims, f"{path}.{key}" if path else key)
+            for key, item in value.items()
+        }
+    return value
+
+
+def export_methods(
+    network: nn.Module, calls: Mapping[str, Sequence[tuple[Any, ...]]]
+) -> dict[str, torch.export.ExportedProgram]:
+    """``torch.export`` each method in ``calls`` (name -> the arguments of each call a tracker
+    made), from its largest call with the dimensions the network lists in
+    ``EXPORT_DYNAMIC_DIMS`` left dynamic (and widened where they were 1)."""
+    dims = getattr(network, "EXPORT_DYNAMIC_DIMS", {})
+    programs = {}
+    for name, examples in sorted(calls.items()):
+        method_dims = dims.get(name, {})
+        args = _widened(tuple(max(examples, key=_size)), method_dims)
+        shapes = (_dynamic_shapes(args, method_dims),)
+        try:
+            programs[name] = torch.export.export(
+                _Method(network, name), args, dynamic_shapes=shapes
+            )
+        except Exception as error:  # export raises many kinds; say which method failed
+            raise ExportError(f"{name} cannot be exported: {_first_line(error)}") from None
+    return programs
+
+
 def save_compiled(
     network: nn.Module,
     output: str | Path,
@@ -278,40 +323,30 @@ def save_compiled(
     params: Mapping[str, Any],
     calls: Mapping[str, Sequence[tuple[Any, ...]]],
 ) -> Path:
-    """Compile the methods in ``calls`` (name -> the arguments of each call a tracker made)
-    for the device ``network`` is on, and package them with the tracker's parameters.
-
-    Each method is exported from its largest example call (so that no varying dimension is
-    seen at size 1, which export would fix), then compiled by AOTInductor with freezing.
-    """
+    """Compile the methods in ``calls`` (see :func:`export_methods`) with AOTInductor (with
+    freezing) for the device ``network`` is on, and package them with the tracker's
+    parameters."""
     from torch._inductor import aot_compile
     from torch.export.pt2_archive._package import package_pt2
 
     output = Path(output)
     device = next(network.parameters()).device
-    half = any(
-        p.dtype == torch.float16 for n, p in network.named_parameters() if n.startswith("feature")
-    )
+    half = any(parameter.dtype == torch.float16 for parameter in network.parameters())
     metadata = _metadata(
         network, output, tracker, architecture, params, device=device.type, half=half
     )
-    dims = getattr(network, "EXPORT_DYNAMIC_DIMS", {})
-    files: dict[str, Any] = {}
-    for name, examples in sorted(calls.items()):
-        args = max(examples, key=_size)
-        try:
-            program = torch.export.export(
-                _Method(network, name),
-                tuple(args),
-                dynamic_shapes=(_dynamic_shapes(args, dims.get(name, {})),),
-            )
-        except Exception as error:  # export raises many kinds; say which method failed
-            raise ExportError(
-                f"{output}: {architecture}.{name} cannot be exported: {error}"
-            ) from None
-        files[name] = aot_compile(
-            program.module(), args, options={"aot_inductor.package": True, "freezing": True}
+    try:
+        programs = export_methods(network, calls)
+    except ExportError as error:
+        raise ExportError(f"{output}: {architecture}.{error}") from None
+    files = {
+        name: aot_compile(
+            program.module(),
+            program.example_inputs[0],
+            options={"aot_inductor.package": True, "freezing": True},
         )
+        for name, program in programs.items()
+    }
     output.parent.mkdir(parents=True, exist_ok=True)
     package_pt2(output, aoti_files=files, extra_files={METADATA: metadata})
     return output
@@ -336,13 +371,16 @@ class CompiledNetwork:
 
 
 def _load_compiled(path: Path, device: torch.device, half: bool) -> ExportedModel:
+    from torch.export.pt2_archive import PT2ArchiveReader
     from torch.export.pt2_archive._package import load_pt2
+    from torch.export.pt2_archive.constants import EXTRA_DIR
 
     try:
-        contents = load_pt2(path, device_index=device.index if device.index is not None else -1)
-    except Exception as error:  # a broken archive raises from zip, json or the runtime
-        raise ExportError(f"{path}: not a .pt2 package ({str(error).splitlines()[0]})") from None
-    metadata = _read_metadata(path, contents.extra_files.get(METADATA, ""), "a .pt2 package")
+        text = PT2ArchiveReader(str(path)).read_string(EXTRA_DIR + METADATA)
+    except (RuntimeError, AssertionError) as error:  # not a zip, not a PT2 archive, no record
+        message = f"{path}: not a .pt2 package made by export_model ({_first_line(error)})"
+        raise ExportError(message) from None
+    metadata = _read_metadata(path, text, "a .pt2 package")
     if metadata["device"] != device.type:
         raise ExportError(
             f"{path}: compiled for {metadata['device']}, not {device.type}; export it again "
@@ -354,4 +392,5 @@ def _load_compiled(path: Path, device: torch.device, half: bool) -> ExportedMode
             f"{path}: compiled in {'fp16' if metadata['half'] else 'fp32'}; export it again with "
             f"--precision {wanted} for {wanted}"
         )
+    contents = load_pt2(path, device_index=-1 if device.index is None else device.index)
     return _exported(CompiledNetwork(contents.aoti_runners, metadata["attributes"]), metadata)

@@ -179,27 +179,32 @@ def record_calls(
     recorder = _Recorder(network)
     model = TrackerModel(recorder, device, architecture)
     tracker = create_tracker(spec.name, parameter_record(params), overrides, model=model)
-    frames = _recording_frames(RECORDING_FRAMES + 1)
-    tracker.initialize(frames[0], (120.0, 90.0, 60.0, 50.0))
+    frames, box = recording_frames(RECORDING_FRAMES + 1)
+    tracker.initialize(frames[0], box)
     for frame in frames[1:]:
         tracker.track(frame)
     return recorder.calls
 
 
-def _recording_frames(count: int) -> list[Frame]:
+def recording_frames(
+    count: int, width: int = 320, height: int = 240
+) -> tuple[list[Frame], tuple[float, float, float, float]]:
+    """A textured square drifting and growing over noise, with depth, and its first box."""
     generator = np.random.default_rng(0)
-    background = generator.integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    square = generator.integers(0, 255, (80, 80, 3), dtype=np.uint8)
+    background = generator.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    side = width // 6
+    square = generator.integers(0, 255, (side, side, 3), dtype=np.uint8)
     frames = []
     for index in range(count):
         color = background.copy()
-        size = 50 + 2 * index
-        x, y = 120 + 3 * index, 90 + 2 * index
+        size = side + 2 * index
+        x, y = width * 3 // 8 + 3 * index, height * 3 // 8 + 2 * index
         color[y : y + size, x : x + size] = cv2.resize(square, (size, size))
-        depth = np.full((240, 320), 3.0, np.float32)
+        depth = np.full((height, width), 3.0, np.float32)
         depth[y : y + size, x : x + size] = 1.5
         frames.append(Frame(color=color, depth=depth))
-    return frames
+    x, y = width * 3 // 8, height * 3 // 8
+    return frames, (float(x), float(y), float(side), float(side))
 
 
 def network_trackers() -> list[str]:

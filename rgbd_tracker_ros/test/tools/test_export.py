@@ -16,7 +16,12 @@ from torch import nn
 
 from rgbd_tracker_ros.tools.export_model import main
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
-from rgbd_tracker_ros.tracking.model import TrackerModel, export_network, record_calls
+from rgbd_tracker_ros.tracking.model import (
+    TrackerModel,
+    export_network,
+    record_calls,
+    recording_frames,
+)
 from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
 from rgbd_tracker_ros.tracking.networks.dimp import solvers
 from rgbd_tracker_ros.tracking.networks.export import (
@@ -175,20 +180,6 @@ def test_a_checkpoint_runs_eagerly_without_embedded_parameters(exported):
         assert torch.equal(model.module.state_dict()[name], value), name
 
 
-def _frames(count: int) -> list[Frame]:
-    """A textured square drifting over noise, with depth."""
-    generator = np.random.default_rng(5)
-    background = generator.integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    square = generator.integers(0, 255, (30, 30, 3), dtype=np.uint8)
-    frames = []
-    for index in range(count):
-        color = background.copy()
-        x, y = 60 + 2 * index, 40 + index
-        color[y : y + 30, x : x + 30] = square
-        frames.append(Frame(color=color, depth=np.full((120, 160), 2.0, np.float32)))
-    return frames
-
-
 def test_trdimp_methods_export_and_track_like_the_eager_network():
     """Every method a TrDiMP tracker calls (the DiMP family's and the transformer memory's)
     exports with its dynamic dimensions; the graphs track like the eager network, through
@@ -209,8 +200,8 @@ def test_trdimp_methods_export_and_track_like_the_eager_network():
     for net in (network, graphs):
         model = TrackerModel(net, cpu, "trdimp")
         tracker = create_tracker("trdimp", overrides, {"transformer_skipping": 1}, model=model)
-        frames = _frames(7)
-        tracker.initialize(frames[0], (60.0, 40.0, 30.0, 30.0))
+        frames, box = recording_frames(7, 160, 120)
+        tracker.initialize(frames[0], box)
         runs.append([tracker.track(frame) for frame in frames[1:]])
     for a, b in zip(*runs, strict=True):
         assert a.state == b.state != TrackerState.LOST
@@ -286,8 +277,9 @@ def test_pt2_package_round_trip_and_refusals(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model.module.features(images), network.features(images))
     tracker = create_tracker("test_toy", {"model_path": str(path), "batch": 3})
-    tracker.initialize(_frames(1)[0], (1.0, 2.0, 3.0, 4.0))
-    assert tracker.track(_frames(1)[0]).state == TrackerState.TRACKING
+    (frame,), box = recording_frames(1)
+    tracker.initialize(frame, box)
+    assert tracker.track(frame).state == TrackerState.TRACKING
     with pytest.raises(ExportError, match="compiled in fp32"):
         load_exported_model(path, "cpu", half=True)
     with pytest.raises(ExportError, match="compiled for cpu, not cuda"):

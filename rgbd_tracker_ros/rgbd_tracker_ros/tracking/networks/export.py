@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -364,10 +365,15 @@ class CompiledNetwork:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         methods = self.__dict__.get("_methods", {})
         if name in methods:
-            return methods[name]
+            return functools.partial(_call_contiguous, methods[name])
         raise AttributeError(
             f"the compiled package has no method {name!r} (it holds {', '.join(sorted(methods))})"
         )
+
+
+def _call_contiguous(method: Callable[..., Any], *args: Any) -> Any:
+    """A compiled graph is built for dense tensors: hand it no views with other strides."""
+    return method(*torch.utils._pytree.tree_map_only(torch.Tensor, torch.Tensor.contiguous, args))
 
 
 def _load_compiled(path: Path, device: torch.device, half: bool) -> ExportedModel:

@@ -142,12 +142,13 @@ def _cut(features: Tensor, window: list[int]) -> tuple[Tensor, list[int]]:
     col0, col1 = min(window[2], width), min(window[3], width)
     top, left = max(row0 - HALO, 0), max(col0 - HALO, 0)
     bottom, right = min(row1 + HALO, height), min(col1 + HALO, width)
-    cut = features[:, :, top:bottom, left:right]
+    cut = features[:, :, top:bottom, left:right].contiguous()
     return cut, [row0 - top, row1 - top, col0 - left, col1 - left]
 
 
 def _crop(features: Tensor, window: list[int]) -> Tensor:
-    return features[:, :, window[0] : window[1], window[2] : window[3]]
+    """``features`` on ``window``, as a tensor of its own (a compiled graph takes no views)."""
+    return features[:, :, window[0] : window[1], window[2] : window[3]].contiguous()
 
 
 def _extent(boxes: Tensor) -> tuple[float, float, float, float]:

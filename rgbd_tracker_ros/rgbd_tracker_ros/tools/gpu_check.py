@@ -41,6 +41,7 @@ from rgbd_tracker_ros.tools.cli import run_command
 from rgbd_tracker_ros.tracking.api import Frame
 from rgbd_tracker_ros.tracking.model import export_network
 from rgbd_tracker_ros.tracking.networks import checkpoint
+from rgbd_tracker_ros.tracking.networks.export import ExportError
 from rgbd_tracker_ros.tracking.networks.random_weights import randomise
 from rgbd_tracker_ros.tracking.params import Layer
 from rgbd_tracker_ros.tracking.registry import get_spec
@@ -155,15 +156,20 @@ def _check(args: argparse.Namespace) -> int:
                 continue
             _progress(f"{run.name}: compiling a .pt2 for cuda {precision} ({elapsed:.0f} s in)")
             path = args.output / "models" / f"{run.name}_{precision}.pt2"
-            export_network(
-                run.network,
-                run.architecture,
-                path,
-                run.name,
-                Layer(overrides, "gpu_check"),
-                "cuda",
-                precision,
-            )
+            try:
+                export_network(
+                    run.network,
+                    run.architecture,
+                    path,
+                    run.name,
+                    Layer(overrides, "gpu_check"),
+                    "cuda",
+                    precision,
+                )
+            except ExportError as error:  # no C++ compiler, a method torch cannot export
+                _progress(f"{run.name}: no .pt2: {error}")
+                notes.append(Row(run.name, "pt2", precision, note=f"not built: {error}"))
+                continue
             form = ModelForm("pt2", model_path=str(path), precision=precision)
             run.results += _time(run.name, overrides, frames, init_box, "cuda", precision, [form])
         if not cuda:

@@ -23,15 +23,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from rgbd_tracker_ros.tracking.api import Frame
+from rgbd_tracker_ros.tracking.api import Frame, TrackResult
 from rgbd_tracker_ros.tracking.device import resolve_device
 from rgbd_tracker_ros.tracking.networks.checkpoint import load_network
 from rgbd_tracker_ros.tracking.networks.export import (
     ExportedModel,
     ExportError,
+    dynamic_dims,
     half_precision_backbone,
     load_exported_model,
     model_form,
+    require_cpp_compiler,
     save_compiled,
     save_scripted,
 )
@@ -133,12 +135,56 @@ def export_network(
         raise ExportError(f"{output}: export to a .ts or .pt2 file (this is a checkpoint name)")
     if form == "torchscript":
         return save_scripted(network, output, spec.name, architecture, record)
+    dynamic_dims(network)
+    require_cpp_compiler(output)
     target = resolve_device(device)
     network = network.to(target)
     if precision == "fp16":
         half_precision_backbone(network)
     calls = record_calls(spec, network, target, architecture, params)
-    return save_compiled(network, output, spec.name, architecture, record, calls)
+    save_compiled(network, output, spec.name, architecture, record, calls)
+    try:
+        _check_compiled(spec, network, output, target, architecture, params, precision)
+    except ExportError:
+        Path(output).unlink()
+        raise
+    return Path(output)
+
+
+# How far a compiled package may stray from the eager network on the recording frames.
+COMPILED_BOX_TOLERANCE_PX = 1e-3
+COMPILED_SCORE_TOLERANCE = 1e-4
+
+
+def _check_compiled(
+    spec: TrackerSpec,
+    network: nn.Module,
+    output: str | Path,
+    device: torch.device,
+    architecture: str,
+    params: Any,
+    precision: str,
+) -> None:
+    """Refuse a package whose tracker does not track like the eager network's on the
+    recording frames: Inductor has produced wrong code for some graphs (NaN at a batch size
+    other than the example's), and a wrong tracker must not pass for a fast one."""
+    compiled = load_exported_model(output, device, half=precision == "fp16").module
+    runs = [
+        _recording_run(spec, TrackerModel(net, device, architecture), params)
+        for net in (network, compiled)
+    ]
+    boxes = np.abs(np.array([r.box_xywh for r in runs[0]]) - [r.box_xywh for r in runs[1]])
+    scores = np.abs(np.array([r.score for r in runs[0]]) - [r.score for r in runs[1]])
+    box, score = (
+        float(np.nan_to_num(boxes, nan=np.inf).max()),
+        float(np.nan_to_num(scores, nan=np.inf).max()),
+    )
+    if box > COMPILED_BOX_TOLERANCE_PX or score > COMPILED_SCORE_TOLERANCE:
+        raise ExportError(
+            f"{output}: the compiled package does not track like the eager network (largest "
+            f"box difference {box:.3g} px, score difference {score:.3g} over "
+            f"{RECORDING_FRAMES} frames); not written: use a .ts file for {spec.name}"
+        )
 
 
 class _Recorder:
@@ -174,16 +220,19 @@ def record_calls(
     spec: TrackerSpec, network: nn.Module, device: torch.device, architecture: str, params: Any
 ) -> dict[str, list[tuple[Any, ...]]]:
     """The network method calls of ``spec``'s tracker on a few synthetic frames."""
+    recorder = _Recorder(network)
+    _recording_run(spec, TrackerModel(recorder, device, architecture), params)
+    return recorder.calls
+
+
+def _recording_run(spec: TrackerSpec, model: TrackerModel, params: Any) -> list[TrackResult]:
+    """``spec``'s tracker on ``model`` over the recording frames."""
     known = {field.name for field in dataclasses.fields(params)}
     overrides = {k: v for k, v in RECORDING_OVERRIDES.items() if k in known}
-    recorder = _Recorder(network)
-    model = TrackerModel(recorder, device, architecture)
     tracker = create_tracker(spec.name, parameter_record(params), overrides, model=model)
     frames, box = recording_frames(RECORDING_FRAMES + 1)
     tracker.initialize(frames[0], box)
-    for frame in frames[1:]:
-        tracker.track(frame)
-    return recorder.calls
+    return [tracker.track(frame) for frame in frames[1:]]
 
 
 def recording_frames(

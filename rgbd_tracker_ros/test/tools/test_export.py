@@ -26,6 +26,7 @@ from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
 from rgbd_tracker_ros.tracking.networks.dimp import solvers
 from rgbd_tracker_ros.tracking.networks.export import (
     CompiledNetwork,
+    ExportedModel,
     ExportError,
     export_methods,
     load_exported,
@@ -167,6 +168,21 @@ def test_hostile_constructor_arguments_are_refused_in_one_line(name, value, tmp_
     assert not output.exists()
 
 
+def test_pt2_without_a_cpp_compiler_is_one_line_before_any_work(
+    exported, tmp_path, monkeypatch, capsys
+):
+    """A machine without a C++ compiler (AOTInductor needs one) is told so, not crashed."""
+    _, checkpoint, _, _ = exported
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (str(tmp_path / "no-such-c++"),))
+    output = tmp_path / "dimp50.pt2"
+    assert main(["--checkpoint", str(checkpoint), "--output", str(output)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "a .pt2 package needs a C++ compiler and none was found" in err
+    assert "export a .ts file instead" in err
+    assert not output.exists()
+
+
 # --------------------------------------------------------------------------------------------
 # Other forms: the eager checkpoint, the exported graphs of a .pt2, a compiled package
 
@@ -288,3 +304,27 @@ def test_pt2_package_round_trip_and_refusals(tmp_path):
     garbage.write_bytes(b"not a package")
     with pytest.raises(ExportError, match=r"not a \.pt2 package made by export_model"):
         load_exported_model(garbage)
+
+
+def test_a_package_that_tracks_unlike_the_eager_network_is_not_written(tmp_path, monkeypatch):
+    """Inductor can compile a graph wrongly (NaN at another batch size than the example's):
+    export compares the package's tracker with the eager one and refuses it, file removed."""
+    import rgbd_tracker_ros.tracking.model as model_module
+
+    torch.manual_seed(0)
+    network, wrong = _ToyNet().eval(), _ToyNet().eval()
+
+    def save_without_compiling(network, output, *args):
+        output.write_bytes(b"stands for a package")
+        return output
+
+    def load_wrong(path, device, half):
+        return ExportedModel(wrong, "test_toy", "test_toy_net", {})
+
+    monkeypatch.setattr(model_module, "save_compiled", save_without_compiling)
+    monkeypatch.setattr(model_module, "load_exported_model", load_wrong)
+    output = tmp_path / "toy.pt2"
+    with pytest.raises(ExportError, match="does not track like the eager network") as error:
+        export_network(network, "test_toy_net", output, "test_toy")
+    assert "use a .ts file for test_toy" in str(error.value)
+    assert not output.exists()

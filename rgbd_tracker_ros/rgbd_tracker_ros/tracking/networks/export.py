@@ -5,7 +5,8 @@ The file's extension says what it holds (``model_form``):
 * ``.pt2``: an AOTInductor package (``torch.export`` + Inductor, compiled ahead of time for one
   device type): one compiled graph per network method a tracker calls, exported from example
   calls (:func:`save_compiled`), run through :class:`CompiledNetwork`. The successor of
-  TorchScript, which torch deprecates.
+  TorchScript, which torch deprecates. Needs a C++ compiler (:func:`require_cpp_compiler`);
+  networks without ``EXPORT_DYNAMIC_DIMS`` (SiamRPN++) have no ``.pt2`` form.
 * ``.pth`` / ``.pth.tar`` / ``.tar``: an official checkpoint, run as the eager PyTorch network
   (no embedded parameters; for comparisons and debugging).
 * anything else (``.ts``): a ``torch.jit`` archive of the scripted network. Loading freezes the
@@ -295,13 +296,25 @@ def _widened(value: Any, dims: Mapping[str, Sequence[int]], path: str = "") -> A
     return value
 
 
+def dynamic_dims(network: nn.Module) -> Mapping[str, Mapping[str, Sequence[int]]]:
+    """The network's ``EXPORT_DYNAMIC_DIMS``; a network without them has no ``.pt2`` form
+    (SiamRPN++: its long-term search changes input sizes a package would not cover)."""
+    dims = getattr(network, "EXPORT_DYNAMIC_DIMS", None)
+    if dims is None:
+        raise ExportError(
+            f"{getattr(network, 'architecture', type(network).__name__)} networks have no .pt2 "
+            "form (they list no EXPORT_DYNAMIC_DIMS); export a .ts file"
+        )
+    return dims
+
+
 def export_methods(
     network: nn.Module, calls: Mapping[str, Sequence[tuple[Any, ...]]]
 ) -> dict[str, torch.export.ExportedProgram]:
     """``torch.export`` each method in ``calls`` (name -> the arguments of each call a tracker
     made), from its largest call with the dimensions the network lists in
     ``EXPORT_DYNAMIC_DIMS`` left dynamic (and widened where they were 1)."""
-    dims = getattr(network, "EXPORT_DYNAMIC_DIMS", {})
+    dims = dynamic_dims(network)
     programs = {}
     for name, examples in sorted(calls.items()):
         method_dims = dims.get(name, {})
@@ -314,6 +327,19 @@ def export_methods(
         except Exception as error:  # export raises many kinds; say which method failed
             raise ExportError(f"{name} cannot be exported: {_first_line(error)}") from None
     return programs
+
+
+def require_cpp_compiler(output: str | Path) -> None:
+    """Refuse a ``.pt2`` up front where AOTInductor would find no C++ compiler to build it."""
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    try:
+        get_cpp_compiler()
+    except Exception as error:  # torch raises InvalidCxxCompiler, or a subprocess error
+        raise ExportError(
+            f"{output}: a .pt2 package needs a C++ compiler and none was found "
+            f"({_first_line(error)}); install g++ (or set CXX), or export a .ts file instead"
+        ) from None
 
 
 def save_compiled(
@@ -331,6 +357,7 @@ def save_compiled(
     from torch.export.pt2_archive._package import package_pt2
 
     output = Path(output)
+    require_cpp_compiler(output)
     device = next(network.parameters()).device
     half = any(parameter.dtype == torch.float16 for parameter in network.parameters())
     metadata = _metadata(

@@ -173,7 +173,12 @@ def test_pt2_without_a_cpp_compiler_is_one_line_before_any_work(
 ):
     """A machine without a C++ compiler (AOTInductor needs one) is told so, not crashed."""
     _, checkpoint, _, _ = exported
-    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", (str(tmp_path / "no-such-c++"),))
+    from torch._inductor import cpp_builder, exc
+
+    def no_compiler() -> str:
+        raise exc.InvalidCxxCompiler
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
     output = tmp_path / "dimp50.pt2"
     assert main(["--checkpoint", str(checkpoint), "--output", str(output)]) == 1
     err = capsys.readouterr().err

@@ -15,6 +15,7 @@ import yaml
 from torch import nn
 
 from rgbd_tracker_ros.tools.export_model import main
+from rgbd_tracker_ros.tracking import registry
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState, TrackResult
 from rgbd_tracker_ros.tracking.model import (
     TrackerModel,
@@ -38,7 +39,6 @@ from rgbd_tracker_ros.tracking.registry import (
     create_tracker,
     get_spec,
     parameter_record,
-    register,
     tracker_params,
 )
 from rgbd_tracker_ros.tracking.spec import TrackerSpec
@@ -274,18 +274,22 @@ def build_toy(params: _ToyParams, model: TrackerModel) -> _ToyTracker:
     return _ToyTracker(params, model)
 
 
-register(
-    TrackerSpec(
+@pytest.fixture
+def toy_spec(monkeypatch):
+    """The toy tracker, registered for one test only: it must not count among the package's
+    network trackers in later tests."""
+    spec = TrackerSpec(
         name="test_toy",
         summary="test tracker",
         factory=f"{__name__}:build_toy",
         params=_ToyParams,
         architectures=("test_toy_net",),
     )
-)
+    monkeypatch.setitem(registry._SPECS, spec.name, spec)
+    return spec
 
 
-def test_pt2_package_round_trip_and_refusals(tmp_path):
+def test_pt2_package_round_trip_and_refusals(tmp_path, toy_spec):
     """A .pt2 is compiled from the calls of a tracker run, carries its parameters, runs other
     batch sizes, and is refused for another device or precision than it was compiled for."""
     torch.manual_seed(0)
@@ -311,7 +315,9 @@ def test_pt2_package_round_trip_and_refusals(tmp_path):
         load_exported_model(garbage)
 
 
-def test_a_package_that_tracks_unlike_the_eager_network_is_not_written(tmp_path, monkeypatch):
+def test_a_package_that_tracks_unlike_the_eager_network_is_not_written(
+    tmp_path, monkeypatch, toy_spec
+):
     """Inductor can compile a graph wrongly (NaN at another batch size than the example's):
     export compares the package's tracker with the eager one and refuses it, file removed."""
     import rgbd_tracker_ros.tracking.model as model_module

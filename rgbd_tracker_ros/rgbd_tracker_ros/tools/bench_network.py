@@ -3,7 +3,7 @@
     python -m rgbd_tracker_ros.tools.bench_network --arch det_dimp50 --device cpu
 
 A benchmark, not a test: it prints the median milliseconds per call of the methods a tracked
-frame uses (backbone, classification features, scores, IoU features, box refinement) and of
+frame uses (backbone, classification features, scores, box refinement with its IoU features) and of
 the filter learning at initialisation and update, at the tracker's real input size. Weights
 are random unless ``--checkpoint`` is given (speed does not depend on their values).
 """
@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
+from rgbd_tracker_ros.tracking.networks.dimp import solvers
 from rgbd_tracker_ros.tracking.networks.export import half_precision_backbone
 
 # Sizes of the DiMP-50 tracker (pytracking parameter/dimp/dimp50.py).
@@ -60,9 +61,8 @@ def time_network(
     with torch.no_grad():
         backbone = net.extract_backbone(color, depth)
         feat = net.classification_features(backbone)
-        weights, _, _ = net.initial_filter(feat, box, 0)
+        weights = net.filter_init(feat, box)
         modulation = [m.mean(0) for m in net.iou_modulation(backbone, box)]
-        iou_feat = net.iou_features(backbone)
         init_feat = feat.repeat(INIT_SAMPLES, 1, 1, 1)
         init_boxes = box.repeat(INIT_SAMPLES, 1)
         memory = feat.repeat(MEMORY_SAMPLES, 1, 1, 1)
@@ -72,19 +72,18 @@ def time_network(
             "extract_backbone": lambda: net.extract_backbone(color, depth),
             "classification_features": lambda: net.classification_features(backbone),
             "classify": lambda: net.classify(weights, feat),
-            "iou_features": lambda: net.iou_features(backbone),
-            "refine_boxes": lambda: net.refine_boxes(
-                modulation, iou_feat, proposals, REFINEMENT_ITERATIONS, [1.0], 1.0, False
+            "refine_boxes": lambda: solvers.refine_boxes(
+                net, modulation, backbone, proposals, REFINEMENT_ITERATIONS, [1.0], 1.0, False
             ),
-            "optimize_filter (update)": lambda: net.optimize_filter(
-                weights, memory, memory_boxes, sample_weights, UPDATE_ITERATIONS
+            "optimize_filter (update)": lambda: solvers.optimize_filter(
+                net, weights, memory, memory_boxes, sample_weights, UPDATE_ITERATIONS
             ),
-            "initial_filter (init)": lambda: net.initial_filter(
-                init_feat, init_boxes, INIT_ITERATIONS
+            "initial_filter (init)": lambda: solvers.initial_filter(
+                net, init_feat, init_boxes, INIT_ITERATIONS
             ),
         }
         results = {name: _median_ms(call, repeats, warmup, sync) for name, call in calls.items()}
-    per_frame = ("extract_backbone", "classification_features", "classify", "iou_features")
+    per_frame = ("extract_backbone", "classification_features", "classify")
     results["frame (no update)"] = (
         sum(results[name] for name in per_frame) + results["refine_boxes"]
     )

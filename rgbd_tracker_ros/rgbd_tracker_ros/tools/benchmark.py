@@ -12,27 +12,40 @@ frames; per-frame ``track()`` times and the stage times the tracker reports in
 frames / total track time.
 
 Variants come from the tracker's own parameters (``config/trackers/<name>.yaml``): a
-``device`` parameter makes it run on each of ``--devices``; ``jit`` (eager vs TorchScript)
-and ``precision`` (fp32 vs fp16, CUDA only) parameters are varied where the tracker has
-them, unless fixed with ``--param``. Within one tracker and device, every variant's speed-up
-is its median track time relative to the first variant's, measured in the same run.
+``device`` parameter makes it run on each of ``--devices``; a ``precision`` parameter (fp32 vs
+fp16, CUDA only) is varied where the tracker has it, unless fixed with ``--param``. Within one
+tracker and device, every variant's speed-up is its median track time relative to the first
+variant's, measured in the same run.
+
+Network trackers run the model forms of ``--forms`` (eager PyTorch, TorchScript ``.ts``, the
+AOTInductor package ``.pt2``) on the same frames; each form's largest box and score
+differences from the first form's run are reported. The forms are made from the tracker's
+``model_path`` when it is an official checkpoint, or, with ``--random-weights`` (the only way
+without a checkpoint), from a network with random weights drawn so that its features vary
+like a trained one's (``networks/random_weights.py``; speed does not depend on the values).
+Exported files go to ``<output>/models`` (a temporary folder without ``--output``); a .pt2
+takes minutes to compile.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rgbd_tracker_ros.evaluation.benchmark import (
     REPORT_JSON,
     REPORT_TABLE,
+    ModelForm,
     VariantResult,
     benchmark_tracker,
     format_table,
@@ -46,7 +59,7 @@ from rgbd_tracker_ros.sequences.demo import demo_sequence
 from rgbd_tracker_ros.sequences.depthtrack import SequenceError, read_sequence
 from rgbd_tracker_ros.tools.cli import add_param_argument, run_command, tracker_overrides
 from rgbd_tracker_ros.tracking.device import limit_cpu_threads
-from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, parameter_names
+from rgbd_tracker_ros.tracking.registry import DEFAULT_TRACKER, get_spec, parameter_names
 
 LOG = logging.getLogger(__name__)
 
@@ -72,7 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="devices for trackers with a 'device' parameter (default: cpu, and cuda if present)",
     )
     parser.add_argument(
-        "--no-variants", action="store_true", help="time only the default jit/precision"
+        "--no-variants", action="store_true", help="time only the default precision"
+    )
+    parser.add_argument(
+        "--forms",
+        nargs="+",
+        choices=("eager", "torchscript", "pt2"),
+        help="model forms of network trackers to compare (default: the model_path's own)",
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="network trackers run random-weight networks (no checkpoint needed)",
     )
     add_param_argument(parser)
     parser.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV")
@@ -81,6 +105,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
+
+
+def model_forms(
+    name: str,
+    overrides: Mapping[str, Any],
+    forms: Sequence[str] | None,
+    random_weights: bool,
+    folder: Path,
+) -> list[ModelForm]:
+    """The model forms to time for tracker ``name`` (none for a weight-free tracker)."""
+    spec = get_spec(name)
+    if not spec.needs_weights:
+        return []
+    # Network code only for network trackers: timing depth_dcf must not import torch.
+    from rgbd_tracker_ros.tracking.model import export_network
+    from rgbd_tracker_ros.tracking.networks import checkpoint
+    from rgbd_tracker_ros.tracking.networks.export import COMPILED_SUFFIX, model_form
+    from rgbd_tracker_ros.tracking.networks.random_weights import randomise
+    from rgbd_tracker_ros.tracking.params import Layer
+
+    model_path = str(overrides.get("model_path", ""))
+    if random_weights:
+        architecture = spec.architectures[0]
+        arch = checkpoint.architecture(architecture)
+        network = randomise(checkpoint.build_network(arch, arch.default_kwds).eval(), seed=0)
+    elif model_form(model_path) == "eager":
+        loaded = checkpoint.load_network(model_path)
+        network, architecture = loaded.network, loaded.architecture.name
+    else:
+        if forms and list(forms) != [model_form(model_path)]:
+            raise ValueError(
+                f"{name}: --forms needs an official checkpoint as model_path (or "
+                f"--random-weights); {model_path or 'no model_path'} is one form only"
+            )
+        return [ModelForm(model_form(model_path), model_path=model_path)]
+    result = []
+    for form in forms or ("eager",):
+        if form == "eager":
+            result.append(ModelForm(form, network=network, architecture=architecture))
+            continue
+        path = folder / f"{name}{COMPILED_SUFFIX if form == 'pt2' else '.ts'}"
+        LOG.info("exporting %s to %s", name, path)
+        exported = export_network(
+            network, architecture, path, name, Layer(dict(overrides), "--param")
+        )
+        result.append(ModelForm(form, model_path=str(exported)))
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,21 +177,29 @@ def _benchmark(args: argparse.Namespace) -> int:
 
     results: list[VariantResult] = []
     unavailable: dict[str, str] = {}
-    for name in args.trackers:
-        try:
-            results += benchmark_tracker(
-                name,
-                overrides[name],
-                frames,
-                init_box,
-                devices,
-                not args.no_variants,
-                args.warmup,
-                args.runs,
-            )
-        except ImportError as exc:
-            LOG.warning("tracker %s unavailable: %s", name, exc)
-            unavailable[name] = str(exc)
+    with contextlib.ExitStack() as stack:
+        folder = (
+            args.output / "models"
+            if args.output
+            else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
+        for name in args.trackers:
+            try:
+                forms = model_forms(name, overrides[name], args.forms, args.random_weights, folder)
+                results += benchmark_tracker(
+                    name,
+                    overrides[name],
+                    frames,
+                    init_box,
+                    devices,
+                    not args.no_variants,
+                    args.warmup,
+                    args.runs,
+                    forms,
+                )
+            except ImportError as exc:
+                LOG.warning("tracker %s unavailable: %s", name, exc)
+                unavailable[name] = str(exc)
     width, height = frames[0].size_wh
     table = (
         f"{sequence.name}: {width}x{height}, {count - 1} frames x {args.runs} runs "

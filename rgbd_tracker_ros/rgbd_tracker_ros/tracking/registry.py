@@ -107,17 +107,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def create_tracker(name: str, *overrides: Layer | Mapping[str, Any] | None) -> Tracker:
+def create_tracker(
+    name: str, *overrides: Layer | Mapping[str, Any] | None, model: Any = None
+) -> Tracker:
     """Build tracker ``name``: YAML defaults < (network trackers) the model file's embedded
-    parameters < ``overrides`` in order (plain mappings are named "parameter overrides")."""
+    parameters < ``overrides`` in order (plain mappings are named "parameter overrides").
+
+    ``model`` (a ``TrackerModel``) runs a network already in memory instead of loading
+    ``model_path`` (benchmarks of an eager network).
+    """
     spec = get_spec(name)
     layers = _layers(overrides)
-    if spec.needs_weights:
+    if spec.needs_weights and model is None:
         from rgbd_tracker_ros.tracking.model import load_tracker_model
 
         params, model = load_tracker_model(spec, layers)
     else:
-        params, model = load_params(spec.name, spec.params, *layers), None
+        params = load_params(spec.name, spec.params, *layers)
     module_name, function_name = spec.factory.split(":")
     factory = getattr(importlib.import_module(module_name), function_name)
     return factory(params, model)

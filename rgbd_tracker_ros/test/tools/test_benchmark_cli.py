@@ -41,23 +41,32 @@ register(fake_spec("test_staged", f"{__name__}:build_staged"))
 
 
 def test_variants_come_from_tracker_parameters():
-    defaults = {"device": "auto", "jit": True, "precision": "fp32", "other": 1}
+    defaults = {"device": "auto", "precision": "fp32", "other": 1}
     cpu_only = benchmark.variants(defaults, {}, ["cpu"], vary=True)
     # fp16 is never paired with a CPU device.
-    assert cpu_only == [
-        {"device": "cpu", "jit": False, "precision": "fp32"},
-        {"device": "cpu", "jit": True, "precision": "fp32"},
-    ]
+    assert cpu_only == [{"device": "cpu", "precision": "fp32"}]
     both = benchmark.variants(defaults, {}, ["cpu", "cuda"], vary=True)
-    assert {"device": "cuda", "jit": True, "precision": "fp16"} in both
-    assert len(both) == 6
+    assert both == [
+        {"device": "cpu", "precision": "fp32"},
+        {"device": "cuda", "precision": "fp32"},
+        {"device": "cuda", "precision": "fp16"},
+    ]
     # A parameter fixed on the command line is not varied; --no-variants keeps only devices.
-    assert benchmark.variants(defaults, {"jit": False}, ["cpu"], vary=True) == [
-        {"device": "cpu", "precision": "fp32"}
+    assert benchmark.variants(defaults, {"precision": "fp32"}, ["cpu", "cuda"], vary=True) == [
+        {"device": "cpu"},
+        {"device": "cuda"},
     ]
     assert benchmark.variants(defaults, {}, ["cpu"], vary=False) == [{"device": "cpu"}]
     # A tracker without such parameters (e.g. OpenCV's) has a single default variant.
     assert benchmark.variants({"opencv_params": {}}, {}, ["cpu", "cuda"], vary=True) == [{}]
+
+
+def test_form_deviation_is_the_largest_box_and_score_difference():
+    first = [((10.0, 20.0, 30.0, 40.0), 0.5), ((11.0, 21.0, 30.0, 40.0), 0.6)]
+    other = [((10.0, 20.0, 30.0, 40.0), 0.5), ((11.0, 21.002, 30.0, 39.9995), 0.59)]
+    box, score = benchmark.deviation(first, other)
+    assert box == pytest.approx(0.002) and score == pytest.approx(0.01)
+    assert benchmark.deviation(first, first) == (0.0, 0.0)
 
 
 def test_benchmark_run_writes_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture):
@@ -87,3 +96,23 @@ def test_param_routing_and_bad_flags():
     with pytest.raises(ValueError, match="no tracker in --trackers has parameter"):
         tracker_overrides(["nothing_has_this=1"], ["test_staged"])
     assert benchmark_tool.main(["--trackers", "test_staged", "--frames", "0"]) == 1
+
+
+def test_benchmark_compares_eager_and_torchscript_of_a_random_weight_network(tmp_path: Path):
+    """The forms run the same frames and agree at the issue's tolerance."""
+    sequence = generate_sequence(
+        preset_config("easy", seed=4, num_frames=5, width=160, height=120, photo_textures=False),
+        tmp_path / "seq",
+    )
+    argv = ["--trackers", "dimp", "--sequence", str(sequence), "--frames", "3", "--runs", "1"]
+    argv += ["--warmup", "1", "--random-weights", "--forms", "eager", "torchscript"]
+    argv += ["--param", "image_sample_size=128", "--param", "device=cpu"]
+    argv += ["--output", str(tmp_path / "out")]
+    assert benchmark_tool.main(argv) == 0
+    document = json.loads((tmp_path / "out" / benchmark.REPORT_JSON).read_text())
+    eager, scripted = document["results"]
+    assert (eager["form"], scripted["form"]) == ("eager", "torchscript")
+    assert eager["deviation"] == {"box_px": 0.0, "score": 0.0}
+    assert scripted["deviation"]["box_px"] <= 1e-3 and scripted["deviation"]["score"] <= 1e-4
+    assert scripted["params"]["model_path"] == str(tmp_path / "out" / "models" / "dimp.ts")
+    assert {"backbone", "classify", "total"} <= set(scripted["stages"])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
+from rgbd_tracker_ros.tracking.networks.dimp import solvers
 from rgbd_tracker_ros.tracking.networks.dimp.classifier import (
     DiMPSteepestDescentGN,
     apply_filter,
@@ -133,10 +134,9 @@ def test_every_method_agrees_between_eager_and_torchscript(dimp, images):
         with torch.no_grad():
             backbone = module.extract_backbone(images)
             feat = module.classification_features(backbone)
-            weights, iterates, losses = module.initial_filter(feat, BOXES, 3, True)
-            updated, _, update_losses = module.optimize_filter(
-                weights, feat, BOXES, sample_weights, 2, True
-            )
+            initial = module.filter_init(feat, BOXES)
+            problem = module.filter_problem(feat, BOXES, sample_weights)
+            updated = module.filter_step(initial, feat, problem)
             scores = module.classify(updated, feat)
             first = {name: value[:1] for name, value in backbone.items()}
             modulation = module.iou_modulation(first, BOXES[:1])
@@ -144,19 +144,19 @@ def test_every_method_agrees_between_eager_and_torchscript(dimp, images):
             mean_modulation = [m.mean(0) for m in modulation]
             iou = module.predict_iou(mean_modulation, iou_feat, PROPOSALS)
             iou_grad = module.iou_and_gradient(modulation, iou_feat, PROPOSALS)
-            refined = module.refine_boxes(modulation, iou_feat, PROPOSALS, 3, [1.0], 1.0, False)
-            relative = module.refine_boxes(
-                modulation, iou_feat, PROPOSALS, 3, [2.5e-3, 2e-3], 0.9, True
+            refined = solvers.refine_boxes(
+                module, modulation, first, PROPOSALS, 3, [1.0], 1.0, False
+            )
+            relative = solvers.refine_boxes(
+                module, modulation, first, PROPOSALS, 3, [2.5e-3, 2e-3], 0.9, True
             )
         outputs = [
             backbone["layer2"],
             backbone["layer3"],
             feat,
-            weights,
-            *iterates,
-            *losses,
+            initial,
+            *problem,
             updated,
-            *update_losses,
             scores,
             *modulation,
             *iou_feat,
@@ -166,14 +166,10 @@ def test_every_method_agrees_between_eager_and_torchscript(dimp, images):
             *relative,
         ]
         results.append(outputs)
-    assert feat.shape == (3, 512, 8, 8) and weights.shape == (1, 512, 4, 4)
+    assert feat.shape == (3, 512, 8, 8) and initial.shape == (1, 512, 4, 4)
     assert scores.shape == (3, 1, 9, 9) and iou.shape == (1, 3)
-    assert len(iterates) == 4 and len(losses) == 4
     for eager_out, scripted_out in zip(*results, strict=True):
         assert_rel_close(scripted_out, eager_out)
-    with torch.no_grad():
-        scripted.iou_and_gradient(modulation, iou_feat, PROPOSALS)
-        assert not torch.is_grad_enabled()
 
 
 def test_classification_features_have_the_instance_l2_norm(dimp, images):
@@ -202,7 +198,6 @@ def gn_problem():
     """A float64 filter-learning problem with DiMP-50's predictor layout (100 bins of 0.1)."""
     generator = torch.Generator().manual_seed(4)
     optimizer = DiMPSteepestDescentGN(
-        num_iter=5,
         init_step_length=0.9,
         init_filter_reg=0.1,
         init_gauss_sigma=0.9,
@@ -268,10 +263,29 @@ def test_gn_step_uses_the_gauss_newton_step_length(gn_problem):
     alpha = (grad * grad).sum() / ((jvp * jvp).sum() + reg * (grad * grad).sum())
     expected = weights - torch.exp(optimizer.log_step_length) * alpha * grad
     with torch.no_grad():
-        final, iterates, losses = optimizer(weights, feat, boxes, sample_weight, 1, True)
-    torch.testing.assert_close(iterates[1], expected)
+        problem = optimizer.problem(feat, boxes, sample_weight, [4, 4])
+        final = optimizer.step(weights, feat, *problem)
+    torch.testing.assert_close(problem, [label, mask, sqrt_weight])
     torch.testing.assert_close(final, expected)
-    assert losses[1] < losses[0]
+    loss_before = optimizer.loss(weights, feat, label, mask, sqrt_weight, reg)
+    assert optimizer.loss(final, feat, label, mask, sqrt_weight, reg) < loss_before
+
+
+def test_filter_solvers_iterate_the_network_steps(dimp, images):
+    net, _ = dimp
+    weights = torch.tensor([0.6, 0.3, 0.1])
+    with torch.no_grad():
+        feat = net.classification_features(net.extract_backbone(images))
+        initial = net.filter_init(feat, BOXES)
+        uniform = net.filter_problem(feat, BOXES, torch.full((3,), 1 / 3))
+        expected = net.filter_step(net.filter_step(initial, feat, uniform), feat, uniform)
+        torch.testing.assert_close(solvers.initial_filter(net, feat, BOXES, 2), expected)
+        torch.testing.assert_close(solvers.initial_filter(net, feat, BOXES, 0), initial)
+        problem = net.filter_problem(feat, BOXES, weights)
+        step = net.filter_step(expected, feat, problem)
+        torch.testing.assert_close(
+            solvers.optimize_filter(net, expected, feat, BOXES, weights, 1), step
+        )
 
 
 def test_iou_gradient_matches_finite_differences(dimp, images):
@@ -282,17 +296,50 @@ def test_iou_gradient_matches_finite_differences(dimp, images):
     layers = [backbone["layer2"], backbone["layer3"]]
     modulation = iounet.get_modulation(layers, BOXES[:1].double())
     iou_feat = iounet.get_iou_feat(layers)
-    boxes = PROPOSALS.double().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(iounet.predict_iou(modulation, iou_feat, boxes).sum(), boxes)
+    proposals = PROPOSALS.double()
+    with torch.no_grad():
+        _, grad = iounet.predict_iou_and_gradient(modulation, iou_feat, proposals)
+    boxes = proposals.clone().requires_grad_(True)
+    iou = iounet.predict_iou(modulation, iou_feat, boxes)
+    (autograd,) = torch.autograd.grad(iou.sum(), boxes)
+    torch.testing.assert_close(grad, autograd, rtol=1e-9, atol=1e-12)
     step = 1e-4
     for coord in range(4):
-        shift = torch.zeros_like(PROPOSALS, dtype=torch.float64)
+        shift = torch.zeros_like(proposals)
         shift[0, 1, coord] = step
         with torch.no_grad():
-            up = iounet.predict_iou(modulation, iou_feat, PROPOSALS.double() + shift)[0, 1]
-            down = iounet.predict_iou(modulation, iou_feat, PROPOSALS.double() - shift)[0, 1]
+            up = iounet.predict_iou(modulation, iou_feat, proposals + shift)[0, 1]
+            down = iounet.predict_iou(modulation, iou_feat, proposals - shift)[0, 1]
         numeric = (up - down) / (2 * step)
         assert abs(numeric.item() - grad[0, 1, coord].item()) < 1e-5 * max(1.0, abs(numeric.item()))
+
+
+def test_iou_features_in_a_window_are_the_whole_maps_values(dimp):
+    net, _ = dimp
+    generator = torch.Generator().manual_seed(7)
+    image = torch.rand(1, 3, 256, 256, generator=generator) * 255  # layer3 16x16
+    boxes = torch.tensor([[[100.0, 90.0, 40.0, 50.0], [96.0, 94.0, 44.0, 48.0]]])
+    whole = [0, 16, 0, 16]
+    with torch.no_grad():
+        backbone = net.extract_backbone(image)
+        modulation = net.iou_modulation(backbone, boxes[0, :1])
+        full = net.iou_features(backbone)
+        assert_rel_close(solvers.window_features(net, backbone, whole)[0], full[0])
+        expected = net.iou_and_gradient(modulation, full, boxes)
+        for window in ([5, 10, 4, 11], [0, 11, 3, 16], solvers.feature_window(boxes, whole, 16)):
+            part = solvers.window_features(net, backbone, window)
+            rows, cols = slice(window[0], window[1]), slice(window[2], window[3])
+            rows2, cols2 = slice(2 * window[0], 2 * window[1]), slice(2 * window[2], 2 * window[3])
+            assert_rel_close(part[0], full[0][:, :, rows2, cols2])
+            assert_rel_close(part[1], full[1][:, :, rows, cols])
+            assert solvers.inside_window(boxes, window, whole, 16)
+            corner = torch.tensor([16.0 * window[2], 16.0 * window[0], 0.0, 0.0])
+            in_window = net.iou_and_gradient(modulation, part, boxes - corner)
+            for value, reference in zip(in_window, expected, strict=True):
+                assert_rel_close(value, reference)
+    # A box whose support leaves the window is caught (a map border is no limit).
+    assert not solvers.inside_window(boxes + 40.0, [5, 10, 4, 11], whole, 16)
+    assert solvers.inside_window(boxes + 200.0, [5, 16, 4, 16], whole, 16)
 
 
 def test_refinement_steps_and_returned_ious_follow_the_reference(dimp, images):
@@ -302,15 +349,28 @@ def test_refinement_steps_and_returned_ious_follow_the_reference(dimp, images):
         modulation = net.iou_modulation(backbone, BOXES[:1])
         iou_feat = net.iou_features(backbone)
         iou, grad = net.iou_and_gradient(modulation, iou_feat, PROPOSALS)
-        boxes, ious = net.refine_boxes(modulation, iou_feat, PROPOSALS, 1, [0.5], 1.0, False)
-        unchanged, start_ious = net.refine_boxes(
-            modulation, iou_feat, PROPOSALS, 0, [1.0], 1.0, False
+        boxes, ious = solvers.refine_boxes(
+            net, modulation, backbone, PROPOSALS, 1, [0.5], 1.0, False
+        )
+        unchanged, start_ious = solvers.refine_boxes(
+            net, modulation, backbone, PROPOSALS, 0, [1.0], 1.0, False
+        )
+        relative, _ = solvers.refine_boxes(
+            net, modulation, backbone, PROPOSALS, 1, [2e-3, 1e-3], 1.0, True
         )
     expected = PROPOSALS + 0.5 * grad * PROPOSALS[:, :, 2:].repeat(1, 1, 2)
     torch.testing.assert_close(boxes, expected)
     torch.testing.assert_close(ious, iou)  # IoUs of the boxes before the (last) update
     torch.testing.assert_close(unchanged, PROPOSALS)
-    torch.testing.assert_close(start_ious, net.predict_iou(modulation, iou_feat, PROPOSALS))
+    torch.testing.assert_close(start_ious, iou)
+    # Relative space: one step on [cx / w0, cy / h0, log w, log h] (autograd for the chain rule).
+    sz_norm = PROPOSALS[:, :1, 2:]
+    rel = solvers.rect_to_rel(PROPOSALS, sz_norm).requires_grad_(True)
+    rect = solvers.rel_to_rect(rel, sz_norm)
+    (rel_grad,) = torch.autograd.grad((rect * grad).sum(), rel)
+    step = torch.tensor([2e-3, 2e-3, 1e-3, 1e-3])
+    expected = solvers.rel_to_rect(rel.detach() + step * rel_grad, sz_norm)
+    torch.testing.assert_close(relative, expected)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,8 @@ from rgbd_tracker_ros.tracking.registry import create_tracker, tracker_params
 
 SAMPLE_SIZE = 128  # 8x8 features, 9x9 scores: the smallest size the 4x4 filter is happy with
 RUN_FRAMES = 5
+BOX_TOLERANCE_PX = 1e-3
+SCORE_TOLERANCE = 1e-4
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,14 +342,13 @@ def _run(tracker, sequence):
 
 
 def _assert_runs_agree(eager, scripted):
+    """The agreement every speed-up keeps: boxes within 1e-3 px, scores within 1e-4."""
     for a, b in zip(eager, scripted, strict=True):
         assert a.state == b.state
-        box_a, box_b = np.array(a.box_xywh), np.array(b.box_xywh)
-        assert np.abs(box_a - box_b).max() <= 1e-5 * np.abs(box_a).max()
-        scale = np.abs(a.score_map.scores).max()
-        assert np.abs(a.score_map.scores - b.score_map.scores).max() <= 1e-5 * scale
-        assert abs(a.score - b.score) <= 1e-5 * scale
-        np.testing.assert_allclose(a.score_map.region_xywh, b.score_map.region_xywh, rtol=1e-5)
+        assert np.abs(np.array(a.box_xywh) - np.array(b.box_xywh)).max() <= BOX_TOLERANCE_PX
+        assert np.abs(a.score_map.scores - b.score_map.scores).max() <= SCORE_TOLERANCE
+        assert abs(a.score - b.score) <= SCORE_TOLERANCE
+        np.testing.assert_allclose(a.score_map.region_xywh, b.score_map.region_xywh, atol=1e-3)
 
 
 @pytest.mark.parametrize(

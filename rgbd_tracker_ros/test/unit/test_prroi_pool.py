@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rgbd_tracker_ros.tracking.networks.prroi_pool import PrRoIPool2D, prroi_pool2d
+from rgbd_tracker_ros.tracking.networks.prroi_pool import (
+    PrRoIPool2D,
+    prroi_box_gradient,
+    prroi_pool2d,
+    prroi_pool2d_for_gradient,
+)
 
 
 def bilinear_field(features: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
@@ -97,6 +102,25 @@ def test_gradients_wrt_box_coordinates_and_features(features):
     assert torch.autograd.gradcheck(lambda f: pool(f, boxes.detach() / 2), (small,), atol=1e-7)
     grad = torch.autograd.grad(pool(features, boxes).sum(), boxes)[0]
     assert grad[:3].abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("pooled_h", "pooled_w", "scale"), [(2, 3, 0.5), (5, 5, 0.125), (1, 1, 1.0)]
+)
+def test_closed_form_box_gradient_equals_autograd(features, pooled_h, pooled_w, scale):
+    generator = torch.Generator().manual_seed(1)
+    rois = ROIS * torch.tensor([1.0, 0.5 / scale, 0.5 / scale, 0.5 / scale, 0.5 / scale])
+    rois = rois.to(torch.float64)
+    pooled, context = prroi_pool2d_for_gradient(features, rois, pooled_h, pooled_w, scale)
+    torch.testing.assert_close(pooled, prroi_pool2d(features, rois, pooled_h, pooled_w, scale))
+    weights = torch.randn(pooled.shape, generator=generator, dtype=torch.float64)
+    closed_form = prroi_box_gradient(context, weights, pooled_h, pooled_w, scale)
+    boxes = rois[:, 1:].clone().requires_grad_(True)
+    out = prroi_pool2d(features, torch.cat((rois[:, :1], boxes), 1), pooled_h, pooled_w, scale)
+    (autograd,) = torch.autograd.grad((out * weights).sum(), boxes)
+    torch.testing.assert_close(closed_form, autograd, rtol=1e-10, atol=1e-12)
+    assert closed_form[:3].abs().min() > 0  # boxes on the map move every coordinate
+    assert torch.count_nonzero(closed_form[5:]) == 0  # empty boxes: zero gradients
 
 
 def test_module_scripts_and_matches_eager_in_float32(features):

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from rgbd_tracker_ros.tracking.api import Frame, TrackerState
 from rgbd_tracker_ros.tracking.model import export_checkpoint
 from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
-from rgbd_tracker_ros.tracking.networks.export import load_exported_model
+from rgbd_tracker_ros.tracking.networks.export import ExportError, load_exported_model
 from rgbd_tracker_ros.tracking.networks.siamrpn.network import (
     ARCHITECTURE,
     ARCHITECTURE_LT,
@@ -134,6 +134,10 @@ def test_export_runs_like_the_eager_network_over_frames(networks, tmp_path):
     # Random weights are far from confident: the lost state's wider search ran too.
     sizes = {r.score_map.scores.shape for r in eager}
     assert sizes >= {(18, 18)}, sizes
+    # No .pt2 form: the search sizes vary, which a compiled package would not cover.
+    with pytest.raises(ExportError, match=r"have no \.pt2 form .*export a \.ts file"):
+        export_checkpoint(checkpoint, tmp_path / "siamrpn_lt.pt2")
+    assert not (tmp_path / "siamrpn_lt.pt2").exists()
 
 
 # --------------------------------------------------------------------------------------------

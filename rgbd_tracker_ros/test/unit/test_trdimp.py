@@ -18,10 +18,11 @@ from rgbd_tracker_ros.tracking.model import export_checkpoint
 from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
 from rgbd_tracker_ros.tracking.networks.dimp.network import build_dimpnet50
 from rgbd_tracker_ros.tracking.networks.export import load_exported_model
+from rgbd_tracker_ros.tracking.networks.random_weights import randomise
+from rgbd_tracker_ros.tracking.networks.trdimp.memory import TransformerMemory
 from rgbd_tracker_ros.tracking.networks.trdimp.network import TrDiMPNet, build_trdimpnet50
 from rgbd_tracker_ros.tracking.networks.trdimp.transformer import (
     RelationUnit,
-    Transformer,
     gaussian_labels,
 )
 from rgbd_tracker_ros.tracking.registry import create_tracker, tracker_params
@@ -101,10 +102,17 @@ def _direct_transformer(
     return encoded, torch.cat(decoded)
 
 
+def _small_net(seed: int) -> TrDiMPNet:
+    """A TrDiMP network with FEATURE_DIM-wide features and a randomised transformer."""
+    net = build_trdimpnet50({"out_feature_dim": FEATURE_DIM}).eval()
+    _randomise(net.classifier.transformer, seed=seed)
+    return net
+
+
 def test_transformer_equals_direct_formula_and_shares_self_attention() -> None:
     torch.manual_seed(0)
-    transformer = Transformer(FEATURE_DIM).eval()
-    _randomise(transformer, seed=1)
+    net = _small_net(seed=1)
+    transformer = net.classifier.transformer
     state = transformer.state_dict()
     encoder_sa = transformer.encoder.layers[0].self_attn
     assert encoder_sa is transformer.decoder.layers[0].self_attn
@@ -118,24 +126,22 @@ def test_transformer_equals_direct_formula_and_shares_self_attention() -> None:
     boxes = torch.tensor([[20.0, 30.0, 25.0, 15.0], [10.0, 12.0, 30.0, 40.0], [50, 40, 8, 9]])
     labels = gaussian_labels(boxes, 5, 80.0, FILTER_SIZE)
     with torch.no_grad():
-        encoded = transformer.encode(memory)
-        decoded = transformer.decode(queries, encoded, labels)
+        encoded = TransformerMemory(net, memory, labels)
+        decoded = net.decode(queries, encoded.decoder)
         expected_encoded, expected_decoded = _direct_transformer(state, memory, queries, labels)
         # WV is loaded but never used: changing it changes nothing.
         encoder_sa.head[0].WV.weight.add_(1.0)
         transformer.decoder.layers[0].cross_attn.head[0].WV.bias.add_(1.0)
-        decoded_again = transformer.decode(queries, transformer.encode(memory), labels)
+        decoded_again = net.decode(queries, TransformerMemory(net, memory, labels).decoder)
         # Attention over query chunks (the memory bound for large memories) changes nothing.
         for unit in transformer.modules():
             if isinstance(unit, RelationUnit):
                 unit.query_chunk = 7
-        encoded_chunked = transformer.encode(memory)
-        decoded_chunked = transformer.decode(queries, encoded_chunked, labels)
+        decoded_chunked = net.decode(queries, encoded.decoder)
 
-    torch.testing.assert_close(encoded, expected_encoded, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(encoded.encoded, expected_encoded, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(decoded, expected_decoded, rtol=1e-5, atol=1e-6)
     assert torch.equal(decoded, decoded_again)
-    torch.testing.assert_close(encoded_chunked, encoded, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(decoded_chunked, decoded, rtol=1e-6, atol=1e-7)
     # Every output image is L2-normalised to scale^2 * C*H*W = H*W / k^2.
     energy = (decoded * decoded).sum(dim=(1, 2, 3))
@@ -160,17 +166,39 @@ def test_gaussian_labels_peak_and_width() -> None:
     assert not torch.allclose(odd, labels)
 
 
+def test_memory_kept_encoded_equals_encoding_it_again() -> None:
+    """Images pushed in front and dropped at the back: the encoding of the memory as it is,
+    after many turns of the memory too (taking dropped images out must not drift: a robot
+    tracks for hours)."""
+    net = _small_net(seed=5)
+    generator = torch.Generator().manual_seed(6)
+    images = torch.randn(7, FEATURE_DIM, 4, 5, generator=generator)
+    labels = torch.rand(7, 4, 5, generator=generator)
+    with torch.no_grad():
+        memory = TransformerMemory(net, images[:3], labels[:3])
+        # Grows to 4, then holds 4: one image in, the oldest out; 25 turns of the memory.
+        for step in range(100):
+            index = 3 + step % 4
+            memory.push(images[index : index + 1], labels[index : index + 1], capacity=4)
+        order = [6, 5, 4, 3]
+        again = TransformerMemory(net, images[order], labels[order])
+    assert torch.equal(memory.features, images[order])
+    assert torch.equal(memory.labels, labels[order])
+    torch.testing.assert_close(memory.encoded, again.encoded, rtol=1e-6, atol=1e-7)
+    for kept, fresh in zip(memory.decoder, again.decoder, strict=True):
+        torch.testing.assert_close(kept, fresh, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("num_queries", [1, 3])
 def test_decoding_images_together_equals_one_by_one(num_queries: int) -> None:
-    transformer = Transformer(FEATURE_DIM).eval()
-    _randomise(transformer, seed=2)
+    net = _small_net(seed=2)
     memory = torch.randn(4, FEATURE_DIM, 4, 4)
     labels = torch.rand(4, 4, 4)
     queries = torch.randn(num_queries, FEATURE_DIM, 4, 4)
     with torch.no_grad():
-        encoded = transformer.encode(memory)
-        together = transformer.decode(queries, encoded, labels)
-        alone = torch.cat([transformer.decode(q[None], encoded, labels) for q in queries])
+        decoder_memory = TransformerMemory(net, memory, labels).decoder
+        together = net.decode(queries, decoder_memory)
+        alone = torch.cat([net.decode(q[None], decoder_memory) for q in queries])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
 
 
@@ -211,7 +239,7 @@ def trdimp_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("trdimp")
     torch.manual_seed(3)
     net = build_trdimpnet50(ckpt.architecture("trdimp").default_kwds).eval()
-    _randomise(net.classifier.transformer, seed=4)  # biases too, not just the default init
+    randomise(net, seed=4)  # features that vary, as a trained network's
     checkpoint = checkpoint_files.write_official_layout_checkpoint(
         folder / "trdimp_net.pth.tar", "trdimp", network=net
     )
@@ -288,17 +316,16 @@ def test_eager_and_torchscript_tracking_agree(trdimp_files):
     eager_results = _run(eager, frames, box)
     scripted_results = _run(scripted, frames, box)
 
+    # The agreement every speed-up keeps: boxes within 1e-3 px, scores within 1e-4.
     for a, b in zip(eager_results, scripted_results, strict=True):
         assert a.state == b.state != TrackerState.LOST
-        np.testing.assert_allclose(b.box_xywh, a.box_xywh, rtol=1e-5)
-        assert b.score == pytest.approx(a.score, rel=1e-5)
-        scale = np.abs(a.score_map.scores).max()
-        np.testing.assert_allclose(
-            b.score_map.scores, a.score_map.scores, rtol=0, atol=1e-5 * scale
-        )
+        np.testing.assert_allclose(b.box_xywh, a.box_xywh, rtol=0, atol=1e-3)
+        assert b.score == pytest.approx(a.score, abs=1e-4)
+        np.testing.assert_allclose(b.score_map.scores, a.score_map.scores, rtol=0, atol=1e-4)
     # The run went through memory updates (15 first-frame samples + frames 3, 5, 7, capped at 17).
-    assert eager._memory_features.shape[0] == scripted._memory_features.shape[0] == 17
-    torch.testing.assert_close(scripted._filter, eager._filter, rtol=1e-5, atol=1e-6)
+    assert len(eager._transformer_memory) == len(scripted._transformer_memory) == 17
+    scale = eager._filter.abs().max().item()
+    torch.testing.assert_close(scripted._filter, eager._filter, rtol=0, atol=1e-4 * scale)
 
 
 class _RecordingNet:
@@ -306,19 +333,19 @@ class _RecordingNet:
 
     def __init__(self, net) -> None:
         self._net = net
-        self.initial_filter_calls: list[tuple[torch.Tensor, torch.Tensor, int]] = []
-        self.optimize_filter_calls = 0
+        self.filter_init_calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.filter_step_calls = 0
 
     def __getattr__(self, name):
         return getattr(self._net, name)
 
-    def initial_filter(self, feat, boxes, num_iter, compute_losses=False):
-        self.initial_filter_calls.append((feat, boxes, num_iter))
-        return self._net.initial_filter(feat, boxes, num_iter, compute_losses)
+    def filter_init(self, feat, boxes):
+        self.filter_init_calls.append((feat, boxes))
+        return self._net.filter_init(feat, boxes)
 
-    def optimize_filter(self, *args, **kwargs):
-        self.optimize_filter_calls += 1
-        return self._net.optimize_filter(*args, **kwargs)
+    def filter_step(self, *args):
+        self.filter_step_calls += 1
+        return self._net.filter_step(*args)
 
 
 def test_trsiam_correlates_with_the_initializer_filter(trdimp_files):
@@ -327,16 +354,15 @@ def test_trsiam_correlates_with_the_initializer_filter(trdimp_files):
     tracker = TrSiamTracker(recorder, _params("trsiam"), torch.device("cpu"))
     frames, box = _frames(5)
     tracker.initialize(frames[0], box)
-    ((features, boxes, num_iter),) = recorder.initial_filter_calls
-    assert num_iter == 0
+    ((features, boxes),) = recorder.filter_init_calls
     with torch.no_grad():
         template = net.classifier.filter_initializer(features, boxes)
     torch.testing.assert_close(tracker._filter, template, rtol=0, atol=0)
     results = [tracker.track(frame) for frame in frames[1:]]
-    assert recorder.optimize_filter_calls == 0
+    assert recorder.filter_step_calls == 0
     assert torch.equal(tracker._filter, template)
     # The transformer memory is still updated (frames 3 and 5).
-    assert tracker._memory_features.shape[0] == 17
+    assert len(tracker._transformer_memory) == 17
     assert all(r.state != TrackerState.LOST for r in results)
     with pytest.raises(ValueError, match="trsiam"):
         TrSiamTracker(net, _params("trsiam", net_opt_update_iter=2), torch.device("cpu"))
@@ -350,11 +376,11 @@ def test_lasot_parameter_set_never_updates_the_memory(trdimp_files):
     for i, frame in enumerate(frames):
         if i == 0:
             tracker.initialize(frame, box)
-            memory_before = tracker._encoded_memory.clone()
+            memory_before = tracker._transformer_memory.decoder[1].clone()
         else:
             assert tracker.track(frame).state != TrackerState.LOST
-    assert torch.equal(tracker._encoded_memory, memory_before)
-    assert tracker._memory_features.shape[0] == 15
+    assert torch.equal(tracker._transformer_memory.decoder[1], memory_before)
+    assert len(tracker._transformer_memory) == 15
 
 
 def test_bad_parameters_and_networks_are_refused():

@@ -62,6 +62,7 @@ from rgbd_tracker_ros.tracking.dimp.preprocessing import (
     sample_patch_multiscale,
 )
 from rgbd_tracker_ros.tracking.model import TrackerModel, refuse_other_input
+from rgbd_tracker_ros.tracking.networks.dimp import solvers
 from rgbd_tracker_ros.tracking.stopwatch import Stopwatch
 
 LOG = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ class DiMPTracker:
         boxes_t = torch.from_numpy(boxes).to(self.device, features.dtype)
         self._set_score_geometry(features.shape[-2:])
         features = self._prepare_init_samples(features, boxes_t)
-        self._filter, _, _ = self.net.initial_filter(features, boxes_t, self.params.net_opt_iter)
+        self._filter = solvers.initial_filter(self.net, features, boxes_t, self.params.net_opt_iter)
         self._memory = SampleMemory(
             features,
             boxes_t,
@@ -383,11 +384,11 @@ class DiMPTracker:
         )
         proposals = np.concatenate([init_box[None], self._jittered_boxes(init_box)])
         backbone = {name: value[index : index + 1] for name, value in sample.backbone.items()}
-        iou_features = self.net.iou_features(backbone)
-        proposals_t = torch.from_numpy(proposals).to(self.device, iou_features[0].dtype)
-        boxes_t, ious_t = self.net.refine_boxes(
+        proposals_t = torch.from_numpy(proposals).to(self.device, backbone["layer3"].dtype)
+        boxes_t, ious_t = solvers.refine_boxes(
+            self.net,
             self._iou_modulation,
-            iou_features,
+            backbone,
             proposals_t.unsqueeze(0),
             params.box_refinement_iter,
             [params.box_refinement_step_length],
@@ -449,8 +450,8 @@ class DiMPTracker:
             num_iter = 0
         if num_iter > 0:
             samples, boxes, weights = self._memory.training_set()
-            self._filter, _, _ = self.net.optimize_filter(
-                self._filter, samples, boxes, weights, num_iter
+            self._filter = solvers.optimize_filter(
+                self.net, self._filter, samples, boxes, weights, num_iter
             )
 
     # ---------------------------------------------------------------- helpers

@@ -13,7 +13,8 @@ everything else is ``DiMPTracker``, changed through its hooks:
   applied to, and the sample memory stores, decoded features;
 * on a classifier update every ``transformer_skipping``-th frame, the frame's raw features
   and the label of the refined box are put at the front of the memory (dropping the last,
-  oldest entry once ``transformer_memory_size`` is reached) and the memory is encoded again.
+  oldest entry once ``transformer_memory_size`` is reached) and the memory is encoded again
+  (incrementally: ``networks/trdimp/memory.py``).
 
 TrSiam runs the same code with zero optimiser iterations: the filter is the initializer's output
 on the decoded first-frame samples, a Siamese correlation kernel that never changes.
@@ -28,6 +29,7 @@ import torch
 
 from rgbd_tracker_ros.tracking.dimp.tracker import DiMPTracker, _FrameSample
 from rgbd_tracker_ros.tracking.model import TrackerModel
+from rgbd_tracker_ros.tracking.networks.trdimp.memory import TransformerMemory
 from rgbd_tracker_ros.tracking.networks.trdimp.network import ARCHITECTURE
 from rgbd_tracker_ros.tracking.networks.trdimp.transformer import gaussian_labels
 from rgbd_tracker_ros.tracking.trdimp.params import TrDiMPParams
@@ -47,10 +49,7 @@ class TrDiMPTracker(DiMPTracker):
                 f"trdimp_net.pth.tar), got a {architecture!r} network"
             )
         super().__init__(net, params, device)
-        # Transformer memory: raw classification features, their labels, the encoder output.
-        self._memory_features = torch.empty(0)
-        self._memory_labels = torch.empty(0)
-        self._encoded_memory = torch.empty(0)
+        self._transformer_memory: TransformerMemory | None = None
         # Raw (not decoded) classification features of the current search patch.
         self._frame_features = torch.empty(0)
 
@@ -63,16 +62,11 @@ class TrDiMPTracker(DiMPTracker):
             int(self.net.filter_size),
         )
 
-    def _set_memory(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        self._memory_features = features
-        self._memory_labels = labels
-        self._encoded_memory = self.net.encode(features)
-
     def _decode(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net.decode(features, self._encoded_memory, self._memory_labels)
+        return self.net.decode(features, self._transformer_memory.decoder)
 
     def _prepare_init_samples(self, features: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-        self._set_memory(features, self._labels(boxes))
+        self._transformer_memory = TransformerMemory(self.net, features, self._labels(boxes))
         return self._decode(features)
 
     def _classification_features(self, backbone: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -92,13 +86,11 @@ class TrDiMPTracker(DiMPTracker):
             return
         if (self._frame_num - 1) % params.transformer_skipping != 0:
             return
+        memory = self._transformer_memory
         box_t = torch.from_numpy(np.asarray(box, dtype=np.float64)).view(1, 4)
-        label = self._labels(box_t.to(self.device, self._memory_labels.dtype))
-        features, labels = self._memory_features, self._memory_labels
-        if features.shape[0] >= params.transformer_memory_size:
-            features, labels = features[:-1], labels[:-1]
+        label = self._labels(box_t.to(self.device, memory.labels.dtype))
         # One search scale (validated), so the frame's features are a single image.
-        self._set_memory(torch.cat((self._frame_features, features)), torch.cat((label, labels)))
+        memory.push(self._frame_features, label, params.transformer_memory_size)
 
 
 class TrSiamTracker(TrDiMPTracker):

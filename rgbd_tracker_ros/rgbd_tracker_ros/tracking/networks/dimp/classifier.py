@@ -133,7 +133,6 @@ class DiMPSteepestDescentGN(nn.Module):
 
     def __init__(
         self,
-        num_iter: int = 5,
         feat_stride: int = 16,
         init_step_length: float = 1.0,
         init_filter_reg: float = 1e-2,
@@ -148,7 +147,6 @@ class DiMPSteepestDescentGN(nn.Module):
         super().__init__()
         if mask_act not in ("sigmoid", "linear"):
             raise ValueError(f"target mask activation must be sigmoid or linear, not {mask_act!r}")
-        self.num_iter = int(num_iter)
         self.feat_stride = int(feat_stride)
         self.min_filter_reg = float(min_filter_reg)
         self.alpha_eps = float(alpha_eps)
@@ -178,53 +176,35 @@ class DiMPSteepestDescentGN(nn.Module):
             mask_conv.weight.copy_(mask_init_factor * torch.tanh(2.0 - dist) + mask_bias)
             self.spatial_weight_predictor.weight.fill_(1.0)
 
-    def forward(
-        self,
-        weights: Tensor,
-        feat: Tensor,
-        boxes: Tensor,
-        sample_weight: Tensor | None = None,
-        num_iter: int = -1,
-        compute_losses: bool = False,
-    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        """Run ``num_iter`` steps (``-1``: the module's default) from ``weights`` (1, C, k, k).
-
-        ``feat`` (N, C, H, W) and ``boxes`` (N, 4) are the training samples, ``sample_weight``
-        (N,) their weights (``None``: uniform 1/N). Returns the final filter, the list of
-        iterates (input first) and, if ``compute_losses``, the loss before each step and after
-        the last one.
+    def problem(
+        self, feat: Tensor, boxes: Tensor, sample_weight: Tensor, filter_size: list[int]
+    ) -> list[Tensor]:
+        """The learning problem of training samples ``feat`` (N, C, H, W) with target ``boxes``
+        (N, 4) and weights ``sample_weight`` (N,): [label, mask, sqrt(weight) * v], each
+        (N, 1, H', W'), what :meth:`step` takes.
         """
-        iterations = self.num_iter if num_iter < 0 else num_iter
-        filter_size = [weights.shape[-2], weights.shape[-1]]
         output_sz = [
             feat.shape[-2] + (filter_size[0] + 1) % 2,
             feat.shape[-1] + (filter_size[1] + 1) % 2,
         ]
-        step_length = torch.exp(self.log_step_length)
-        reg = self.regularization()
         label, mask, spatial_weight = self.label_mask_weight(boxes, output_sz, filter_size)
-        if sample_weight is None:
-            sqrt_weight = math.sqrt(1.0 / feat.shape[0]) * spatial_weight
-        else:
-            sqrt_weight = sample_weight.sqrt().reshape(-1, 1, 1, 1) * spatial_weight
+        sqrt_weight = sample_weight.sqrt().reshape(-1, 1, 1, 1) * spatial_weight
+        return [label, mask, sqrt_weight]
 
-        iterates = [weights]
-        losses: list[Tensor] = []
-        for _ in range(iterations):
-            if compute_losses:
-                losses.append(self.loss(weights, feat, label, mask, sqrt_weight, reg))
-            scores = apply_filter(feat, weights)
-            score_deriv = leaky_relu_par_deriv(scores, mask)
-            grad = self._gradient(weights, feat, scores, score_deriv, label, mask, sqrt_weight, reg)
-            scores_grad = sqrt_weight * (score_deriv * apply_filter(feat, grad))
-            alpha_num = (grad * grad).sum()
-            alpha_den = (scores_grad * scores_grad).sum() + (reg + self.alpha_eps) * alpha_num
-            alpha = alpha_num / alpha_den.clamp(min=1e-8)
-            weights = weights - (step_length * alpha) * grad
-            iterates.append(weights)
-        if compute_losses:
-            losses.append(self.loss(weights, feat, label, mask, sqrt_weight, reg))
-        return weights, iterates, losses
+    def step(
+        self, weights: Tensor, feat: Tensor, label: Tensor, mask: Tensor, sqrt_weight: Tensor
+    ) -> Tensor:
+        """One steepest-descent step with the Gauss-Newton step length from filter ``weights``
+        (1, C, k, k) on the problem of :meth:`problem`."""
+        reg = self.regularization()
+        scores = apply_filter(feat, weights)
+        score_deriv = leaky_relu_par_deriv(scores, mask)
+        grad = self._gradient(weights, feat, scores, score_deriv, label, mask, sqrt_weight, reg)
+        scores_grad = sqrt_weight * (score_deriv * apply_filter(feat, grad))
+        alpha_num = (grad * grad).sum()
+        alpha_den = (scores_grad * scores_grad).sum() + (reg + self.alpha_eps) * alpha_num
+        alpha = alpha_num / alpha_den.clamp(min=1e-8)
+        return weights - (torch.exp(self.log_step_length) * alpha) * grad
 
     def regularization(self) -> Tensor:
         return (self.filter_reg * self.filter_reg).clamp(min=self.min_filter_reg**2)
@@ -313,13 +293,6 @@ class LinearFilter(nn.Module):
 
     def classify(self, weights: Tensor, feat: Tensor) -> Tensor:
         return apply_filter(feat, weights)
-
-    def get_filter(
-        self, feat: Tensor, boxes: Tensor, num_iter: int = -1, compute_losses: bool = False
-    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        """Initial filter from the samples, then ``num_iter`` optimizer steps (uniform weights)."""
-        weights = self.filter_initializer(feat, boxes)
-        return self.filter_optimizer(weights, feat, boxes, None, num_iter, compute_losses)
 
 
 def classification_head(input_dim: int, out_dim: int, filter_size: int) -> nn.Sequential:

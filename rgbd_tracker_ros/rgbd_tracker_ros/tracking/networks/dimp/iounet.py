@@ -40,6 +40,13 @@ class LinearBlock(nn.Module):
         x = self.relu(self.bn(x.reshape(x.shape[0], x.shape[1], 1, 1)))
         return x.reshape(x.shape[0], -1)
 
+    def input_gradient(self, output: Tensor, grad_of_output: Tensor) -> Tensor:
+        """d sum(grad_of_output * forward(x)) / d x, from the block's ``output`` (B, out):
+        (B, in_planes * input_sz^2). Batch norm is in eval mode (a per-channel scale)."""
+        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+        active = (output > 0).to(output.dtype)
+        return torch.matmul(grad_of_output * active * scale, self.linear.weight)
+
 
 def _rois(boxes: Tensor) -> Tensor:
     """(B, P, 4) xywh -> (B*P, 5) rows (batch_index, x0, y0, x1, y1)."""
@@ -101,6 +108,12 @@ class AtomIoUNet(nn.Module):
         c4 = self.conv4_2t(self.conv4_1t(feat[1]))
         return [c3, c4]
 
+    def _modulated(self, modulation: list[Tensor], feat: list[Tensor]) -> list[Tensor]:
+        batch = feat[0].shape[0]
+        c3 = feat[0] * modulation[0].reshape(batch, -1, 1, 1)
+        c4 = feat[1] * modulation[1].reshape(batch, -1, 1, 1)
+        return [c3, c4]
+
     def predict_iou(
         self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor
     ) -> Tensor:
@@ -109,11 +122,32 @@ class AtomIoUNet(nn.Module):
         Each modulation vector may have any shape that reshapes to (B, C) - e.g. the
         tracker's mean over init samples, (C, 1, 1), for B = 1.
         """
-        batch = feat[0].shape[0]
-        c3 = feat[0] * modulation[0].reshape(batch, -1, 1, 1)
-        c4 = feat[1] * modulation[1].reshape(batch, -1, 1, 1)
+        c3, c4 = self._modulated(modulation, feat)
         rois = _rois(proposals)
         fc3 = self.fc3_rt(self.prroi_pool3t(c3, rois))
         fc4 = self.fc4_rt(self.prroi_pool4t(c4, rois))
         iou = self.iou_predictor(torch.cat((fc3, fc4), dim=1))
-        return iou.reshape(batch, proposals.shape[1])
+        return iou.reshape(proposals.shape[0], proposals.shape[1])
+
+    def predict_iou_and_gradient(
+        self, modulation: list[Tensor], feat: list[Tensor], proposals: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """:meth:`predict_iou` and d IoU / d (x, y, w, h) of each proposal (B, P, 4), in
+        closed form (the MLP's and PrRoIPool's derivatives), without autograd."""
+        c3, c4 = self._modulated(modulation, feat)
+        rois = _rois(proposals)
+        pooled3, context3 = self.prroi_pool3t.for_gradient(c3, rois)
+        pooled4, context4 = self.prroi_pool4t.for_gradient(c4, rois)
+        fc3 = self.fc3_rt(pooled3)
+        fc4 = self.fc4_rt(pooled4)
+        iou = self.iou_predictor(torch.cat((fc3, fc4), dim=1))
+        weight = self.iou_predictor.weight[0]
+        split = fc3.shape[1]
+        grad3 = self.fc3_rt.input_gradient(fc3, weight[:split].expand(fc3.shape))
+        grad4 = self.fc4_rt.input_gradient(fc4, weight[split:].expand(fc4.shape))
+        corners = self.prroi_pool3t.box_gradient(context3, grad3.reshape(pooled3.shape))
+        corners = corners + self.prroi_pool4t.box_gradient(context4, grad4.reshape(pooled4.shape))
+        # x0, y0, x1, y1 -> x, y, w, h with x1 = x + w.
+        grad = torch.cat((corners[:, :2] + corners[:, 2:], corners[:, 2:]), dim=1)
+        batch, count = proposals.shape[0], proposals.shape[1]
+        return iou.reshape(batch, count), grad.reshape(batch, count, 4)

@@ -6,10 +6,11 @@ DeT, Yan et al., "DepthTrack: Unveiling the Power of RGBD Tracking", ICCV 2021.
 ``DiMPNet`` / ``DeTNet`` hold the official checkpoints' modules under the official names
 (``feature_extractor``, ``feature_extractor_depth``, ``classifier``, ``bb_regressor``,
 ``merge_layer2/3``), so ``load_state_dict(strict=True)`` accepts those state dicts. The methods
-below are ``@torch.jit.export``-ed: the tracker calls the same methods on the eager module and on
-the TorchScript module loaded from an exported file (``networks/export.py``). Call them under
-``torch.no_grad()`` (not ``torch.inference_mode()``: the box refinement needs autograd on the
-proposals and enables it itself).
+below are ``@torch.jit.export``-ed single steps, each a function of tensors only: the tracker
+calls the same methods on the eager module, on the TorchScript module and on
+the compiled package loaded from an exported file (``networks/export.py``). The iterations
+(filter learning, box refinement) are driven from Python by ``networks/dimp/solvers.py``, the
+one place that loops. Nothing here needs autograd: call under ``torch.no_grad()``.
 
 Coordinates: boxes are ``x, y, w, h`` in PATCH pixels (the sampled 288x288 image patch, 0-based,
 as pytracking's ``get_iounet_box``). Feature maps: stride 8 (``layer2``) and 16 (``layer3``);
@@ -24,25 +25,23 @@ Interface (all tensors on the module's device; images are float in [0, 255]):
   DeT with ``depth=None`` runs the RGB backbone only (what the reference does for a 3-channel
   input). For DeT the returned layers are the merged colour/depth features.
 * ``classification_features(backbone) -> (N, 512, H/16, W/16)``.
-* ``initial_filter(feat, boxes (N,4), num_iter, compute_losses=False)
-  -> (filter, iterates, losses)``: initializer (PrRoIPool of the box, mean over N) followed by
-  ``num_iter`` GN steps with uniform sample weights (pytracking ``classifier.get_filter``).
-* ``optimize_filter(filter, feat, boxes, sample_weights (N,) | None, num_iter,
-  compute_losses=False) -> (filter, iterates, losses)`` (pytracking ``filter_optimizer``).
+* ``filter_init(feat, boxes (N,4)) -> filter``: the initializer (PrRoIPool of each box, mean
+  over N).
+* ``filter_problem(feat, boxes (N,4), sample_weights (N,)) -> problem``: label, target mask and
+  weights of the filter-learning problem (pytracking's ``filter_optimizer`` set-up).
+* ``filter_step(filter, feat, problem) -> filter``: one steepest-descent step with the
+  Gauss-Newton step length.
 * ``classify(filter, feat) -> scores (N, 1, H', W')``.
 * ``iou_modulation(backbone, boxes (B,4)) -> [m3, m4]`` each (B, 256, 1, 1); the tracker keeps
   ``[m.mean(0) for m in ...]`` as in pytracking (``predict_iou`` accepts any shape that
   reshapes to (B, 256)).
-* ``iou_features(backbone) -> [c3 (B,256,H/8,W/8), c4 (B,256,H/16,W/16)]``.
-* ``predict_iou(modulation, iou_feat, proposals (B,P,4)) -> (B, P)``.
-* ``iou_and_gradient(modulation, iou_feat, proposals) -> (iou (B,P), d sum(iou)/d proposals
-  (B,P,4))``.
-* ``refine_boxes(modulation, iou_feat, proposals, num_iter, step_length [s] or [s_pos, s_size],
-  step_decay, relative) -> (boxes (B,P,4), ious (B,P))``: pytracking's ``optimize_boxes``
-  (``relative=False``: ``b += step * grad * [w, h, w, h]``) or ``optimize_boxes_relative``
-  (``relative=True``: ascent on ``[cx/w0, cy/h0, log w, log h]`` with (w0, h0) the size of
-  each batch's FIRST proposal). The IoUs are those of the boxes before the last update, as in
-  the reference.
+* ``iou_features(backbone) -> [c3 (B,256,H/8,W/8), c4 (B,256,H/16,W/16)]``: the IoU-Net's
+  test features (two 3x3 convolutions per layer; the refinement computes them on a window of
+  the maps, ``solvers.py``).
+* ``predict_iou(modulation, iou_feat, proposals (B,P,4)) -> (B, P)``: proposals in pixels of
+  the feature maps' frame.
+* ``iou_and_gradient(modulation, iou_feat, proposals) -> (iou (B,P), d iou / d proposals
+  (B,P,4))``, the gradient in closed form.
 
 Attributes (plain values, also on the TorchScript module): ``architecture`` (str),
 ``feature_stride`` (16), ``filter_size`` (4), ``uses_depth`` (bool).
@@ -58,7 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -167,7 +166,6 @@ def build_linear_filter(config: DiMPConfig, feature_dim: int = 1024) -> LinearFi
         config.filter_size, config.out_feature_dim, config.feat_stride
     )
     optimizer = DiMPSteepestDescentGN(
-        num_iter=config.optim_iter,
         feat_stride=config.feat_stride,
         init_step_length=config.optim_init_step,
         init_filter_reg=config.optim_init_reg,
@@ -189,18 +187,21 @@ def build_iounet(config: DiMPConfig, backbone: ResNet) -> AtomIoUNet:
     )
 
 
-def _rect_to_rel(boxes: Tensor, sz_norm: Tensor) -> Tensor:
-    center = boxes[..., :2] + 0.5 * boxes[..., 2:]
-    return torch.cat((center / sz_norm, torch.log(boxes[..., 2:])), dim=-1)
-
-
-def _rel_to_rect(rel: Tensor, sz_norm: Tensor) -> Tensor:
-    size = torch.exp(rel[..., 2:])
-    return torch.cat((rel[..., :2] * sz_norm - 0.5 * size, size), dim=-1)
-
-
 class DiMPNet(nn.Module):
     """DiMP: backbone, target classifier, IoU-Net (see the module docstring for the interface)."""
+
+    # Argument dimensions that vary between a tracker's calls, for a compiled export
+    # (networks/export.py): sample counts (first frame, memory), refinement windows.
+    EXPORT_DYNAMIC_DIMS: ClassVar[dict[str, dict[str, tuple[int, ...]]]] = {
+        "extract_backbone": {"0": (0,), "1": (0,)},
+        "classification_features": {"0.layer2": (0,), "0.layer3": (0,)},
+        "filter_init": {"0": (0,), "1": (0,)},
+        "filter_problem": {"0": (0,), "1": (0,), "2": (0,)},
+        "filter_step": {"1": (0,), "2.0": (0,), "2.1": (0,), "2.2": (0,)},
+        "iou_features": {"0.layer2": (2, 3), "0.layer3": (2, 3)},
+        "predict_iou": {"1.0": (2, 3), "1.1": (2, 3)},
+        "iou_and_gradient": {"1.0": (2, 3), "1.1": (2, 3)},
+    }
 
     def __init__(
         self,
@@ -244,23 +245,18 @@ class DiMPNet(nn.Module):
         return self.classifier.extract_classification_feat(backbone["layer3"])
 
     @torch.jit.export
-    def initial_filter(
-        self, feat: Tensor, boxes: Tensor, num_iter: int, compute_losses: bool = False
-    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        return self.classifier.get_filter(feat, boxes, num_iter, compute_losses)
+    def filter_init(self, feat: Tensor, boxes: Tensor) -> Tensor:
+        return self.classifier.filter_initializer(feat, boxes)
 
     @torch.jit.export
-    def optimize_filter(
-        self,
-        weights: Tensor,
-        feat: Tensor,
-        boxes: Tensor,
-        sample_weights: Tensor | None,
-        num_iter: int,
-        compute_losses: bool = False,
-    ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        return self.classifier.filter_optimizer(
-            weights, feat, boxes, sample_weights, num_iter, compute_losses
+    def filter_problem(self, feat: Tensor, boxes: Tensor, sample_weights: Tensor) -> list[Tensor]:
+        size = [self.filter_size, self.filter_size]
+        return self.classifier.filter_optimizer.problem(feat, boxes, sample_weights, size)
+
+    @torch.jit.export
+    def filter_step(self, weights: Tensor, feat: Tensor, problem: list[Tensor]) -> Tensor:
+        return self.classifier.filter_optimizer.step(
+            weights, feat, problem[0], problem[1], problem[2]
         )
 
     @torch.jit.export
@@ -285,69 +281,7 @@ class DiMPNet(nn.Module):
     def iou_and_gradient(
         self, modulation: list[Tensor], iou_feat: list[Tensor], proposals: Tensor
     ) -> tuple[Tensor, Tensor]:
-        empty = torch.empty(0, device=proposals.device, dtype=proposals.dtype)
-        return self._iou_ascent_direction(modulation, iou_feat, proposals, False, empty)
-
-    @torch.jit.export
-    def refine_boxes(
-        self,
-        modulation: list[Tensor],
-        iou_feat: list[Tensor],
-        proposals: Tensor,
-        num_iter: int,
-        step_length: list[float],
-        step_decay: float,
-        relative: bool,
-    ) -> tuple[Tensor, Tensor]:
-        if len(step_length) not in (1, 2):
-            raise ValueError("step_length must hold 1 value or 2 (position, size)")
-        size_step = step_length[-1]
-        step = torch.tensor(
-            [step_length[0], step_length[0], size_step, size_step],
-            dtype=proposals.dtype,
-            device=proposals.device,
-        )
-        sz_norm = proposals[:, :1, 2:].detach().clone()
-        params = _refinement_variables(proposals.detach(), sz_norm, relative)
-        ious = self.predict_iou(modulation, iou_feat, proposals.detach()).detach()
-        for _ in range(num_iter):
-            ious, grad = self._iou_ascent_direction(modulation, iou_feat, params, relative, sz_norm)
-            if relative:
-                params = params + step * grad
-            else:
-                params = params + step * grad * params[:, :, 2:].repeat(1, 1, 2)
-            step = step * step_decay
-        boxes = _rel_to_rect(params, sz_norm) if relative else params
-        return boxes, ious
-
-    def _iou_ascent_direction(
-        self,
-        modulation: list[Tensor],
-        iou_feat: list[Tensor],
-        params: Tensor,
-        relative: bool,
-        sz_norm: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        """IoU of the boxes given by ``params`` and d sum(IoU) / d params.
-
-        Grad mode is switched on here (and restored) so that callers may hold ``no_grad``.
-        """
-        grad_was_enabled = torch.is_grad_enabled()
-        torch.set_grad_enabled(True)
-        variable = params.detach().requires_grad_(True)
-        boxes = _rel_to_rect(variable, sz_norm) if relative else variable
-        iou = self.bb_regressor.predict_iou(modulation, iou_feat, boxes)
-        grads = torch.autograd.grad([iou.sum()], [variable])
-        torch.set_grad_enabled(grad_was_enabled)
-        grad = grads[0]
-        if grad is None:
-            raise RuntimeError("IoU prediction does not depend on the proposal boxes")
-        return iou.detach(), grad
-
-
-def _refinement_variables(boxes: Tensor, sz_norm: Tensor, relative: bool) -> Tensor:
-    """The refinement's variables: the boxes themselves or their relative parametrisation."""
-    return _rect_to_rel(boxes, sz_norm) if relative else boxes
+        return self.bb_regressor.predict_iou_and_gradient(modulation, iou_feat, proposals)
 
 
 class DeTNet(DiMPNet):

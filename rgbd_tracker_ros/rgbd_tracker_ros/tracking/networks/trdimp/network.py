@@ -6,13 +6,16 @@ Tracking", CVPR 2021.
 The official ``trdimp_net.pth.tar`` was saved by TransformerTrack's own ``dimpnet50`` (same
 constructor name as pytracking's DiMP-50), so its state dict is the 407 DiMP-50 entries plus 12
 transformer entries (the shared self-attention listed twice). The interface is DiMP's (see
-``tracking/networks/dimp/network.py``) plus two exported methods:
+``tracking/networks/dimp/network.py``) plus the transformer's steps, which
+``networks/trdimp/memory.py`` drives as the memory changes:
 
-* ``encode(memory (N, 512, H, W)) -> encoded memory (N, 512, H, W)``: the encoder over the
-  classification features of the memory images, attending across all of them.
-* ``decode(feat (M, 512, H, W), encoded (N, 512, H, W), labels (N, H, W)) -> (M, 512, H, W)``:
-  the decoder applied to each of the M images on its own; ``labels`` are the memory images'
-  Gaussian target labels (``transformer.gaussian_labels``).
+* ``memory_keys(memory (N, 512, H, W)) -> (N, H*W, 128)``: the encoder's embedded keys.
+* ``memory_sums(query_keys, keys, memory) -> [Z, S]``: the encoder's softmax sums of query
+  images over key images, per block (see ``transformer.py``).
+* ``encoded_memory(memory, [Z, S]) -> encoded memory (N, 512, H, W)``.
+* ``decoder_memory(encoded, labels (N, H, W)) -> memory``: what decoding needs of the encoded
+  memory and its Gaussian labels (``transformer.gaussian_labels``).
+* ``decode(feat (M, 512, H, W), memory) -> (M, 512, H, W)``: each query image on its own.
 
 The DiMP filter is learned on, and applied to, decoded features.
 """
@@ -20,7 +23,7 @@ The DiMP filter is learned on, and applied to, decoded features.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -52,6 +55,16 @@ class TransformerLinearFilter(LinearFilter):
 class TrDiMPNet(DiMPNet):
     """TrDiMP / TrSiam network (one network for both: TrSiam skips the filter optimiser)."""
 
+    # The transformer memory's image counts vary too (networks/export.py).
+    EXPORT_DYNAMIC_DIMS: ClassVar[dict[str, dict[str, tuple[int, ...]]]] = {
+        **DiMPNet.EXPORT_DYNAMIC_DIMS,
+        "memory_keys": {"0": (0,)},
+        "memory_sums": {"0": (0,), "1": (0,), "2": (0,)},
+        "encoded_memory": {"0": (0,), "1.0": (0,), "1.1": (0,)},
+        "decoder_memory": {"0": (0,), "1": (0,)},
+        "decode": {"0": (0,), "1.0": (2,), "1.1": (1,)},
+    }
+
     def __init__(
         self,
         feature_extractor: ResNet,
@@ -61,12 +74,24 @@ class TrDiMPNet(DiMPNet):
         super().__init__(feature_extractor, classifier, bb_regressor, ARCHITECTURE)
 
     @torch.jit.export
-    def encode(self, memory: Tensor) -> Tensor:
-        return self.classifier.transformer.encode(memory)
+    def memory_keys(self, memory: Tensor) -> Tensor:
+        return self.classifier.transformer.memory_keys(memory)
 
     @torch.jit.export
-    def decode(self, feat: Tensor, encoded: Tensor, labels: Tensor) -> Tensor:
-        return self.classifier.transformer.decode(feat, encoded, labels)
+    def memory_sums(self, query_keys: Tensor, keys: Tensor, memory: Tensor) -> list[Tensor]:
+        return self.classifier.transformer.block_sums(query_keys, keys, memory)
+
+    @torch.jit.export
+    def encoded_memory(self, memory: Tensor, sums: list[Tensor]) -> Tensor:
+        return self.classifier.transformer.encoded(memory, sums)
+
+    @torch.jit.export
+    def decoder_memory(self, encoded: Tensor, labels: Tensor) -> list[Tensor]:
+        return self.classifier.transformer.decoder_memory(encoded, labels)
+
+    @torch.jit.export
+    def decode(self, feat: Tensor, memory: list[Tensor]) -> Tensor:
+        return self.classifier.transformer.decode(feat, memory)
 
 
 def build_trdimpnet50(kwds: Mapping[str, Any]) -> TrDiMPNet:

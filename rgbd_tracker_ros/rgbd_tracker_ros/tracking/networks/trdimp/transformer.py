@@ -20,6 +20,15 @@ Here features stay feature maps ``(images, C, H, W)`` (one sequence) instead of 
 ``(tokens, batch, C)``: the attention is the same function, the per-image normalisation is
 simpler to state, and several query images can be decoded at once (the reference decodes
 them one by one; each image's result does not depend on the others).
+
+The encoder's self-attention runs over every pixel of every memory image (20 images of 22x22:
+a 9680 x 9680 attention), and the tracker changes one image of the memory at a time. So its
+softmax is kept as sums per (query image, key image) block: for each query token the sum of
+``exp(temperature * (cos - 1))`` over a key image's tokens and the same weights applied to
+their values (cos <= 1, and the token's own key gives 1, so nothing overflows or vanishes).
+A memory change adds the new image's blocks and takes the dropped image's blocks out again,
+computed the same way, exactly; the sums are float64 so that taking out is exact to rounding.
+The encoding is then ``IN(X + S / Z)`` per image: the reference's function.
 """
 
 from __future__ import annotations
@@ -72,17 +81,46 @@ class RelationUnit(nn.Module):
         return F.normalize(self.WK(tokens), p=2.0, dim=-1)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        """Tokens (B, Lq, C), (B, Lk, C), values (B, Lk, D) -> (B, Lq, D).
+        """Tokens (B, Lq, C), (B, Lk, C), values (B, Lk, D) -> (B, Lq, D)."""
+        return self.attend(self.embed(query), self.embed(key).transpose(1, 2), value)
 
-        Queries go in chunks so that the Lq x Lk weights never exist at once: the encoder over
-        a full memory (20 images of 22x22) would otherwise hold a 9680 x 9680 matrix.
+    def attend(
+        self, query_keys: torch.Tensor, keys: torch.Tensor, value: torch.Tensor
+    ) -> torch.Tensor:
+        """Embedded queries (B, Lq, K), embedded keys TRANSPOSED (B, K, Lk), values (B, Lk, D).
+
+        Queries go in chunks so that the Lq x Lk weights never exist at once for a large
+        memory.
         """
-        keys = self.embed(key).transpose(1, 2)
         outputs: list[torch.Tensor] = []
-        for part in torch.split(query, self.query_chunk, dim=1):
-            weights = torch.softmax(torch.bmm(self.embed(part), keys) * self.temperature, dim=-1)
+        for part in torch.split(query_keys, self.query_chunk, dim=1):
+            weights = torch.softmax(torch.bmm(part, keys) * self.temperature, dim=-1)
             outputs.append(torch.bmm(weights, value))
         return torch.cat(outputs, dim=1)
+
+    def block_sums(
+        self, query_keys: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Softmax sums of query images (Nq, L, K) over key images (Nk, L, K) with values
+        (Nk, L, D): [Z (Nq, L), S (Nq, L, D)], float64, summed over the key images.
+
+        Each (query image, key image) block is its own matrix product, so a block's share is
+        the same numbers whichever blocks it is computed with.
+        """
+        num_queries, num_keys = query_keys.shape[0], keys.shape[0]
+        length, width = keys.shape[1], keys.shape[2]
+        pairs = num_queries * num_keys
+        query = query_keys[:, None].expand(num_queries, num_keys, query_keys.shape[1], width)
+        key = keys[None].expand(num_queries, num_keys, length, width)
+        value = values[None].expand(num_queries, num_keys, length, values.shape[2])
+        cosine = torch.bmm(
+            query.reshape(pairs, -1, width), key.reshape(pairs, length, width).transpose(1, 2)
+        )
+        weights = torch.exp((cosine - 1.0) * self.temperature)
+        weighted = torch.bmm(weights, value.reshape(pairs, length, -1))
+        total = weights.sum(dim=2).double().reshape(num_queries, num_keys, -1).sum(dim=1)
+        shape = [num_queries, num_keys, weighted.shape[1], weighted.shape[2]]
+        return [total, weighted.double().reshape(shape).sum(dim=1)]
 
 
 class MultiheadAttention(nn.Module):
@@ -116,10 +154,15 @@ class TransformerEncoderLayer(nn.Module):
         self.self_attn = self_attn
         self.norm = InstanceL2Norm(scale=norm_scale)
 
-    def forward(self, memory: torch.Tensor) -> torch.Tensor:
-        n, c = memory.shape[0], memory.shape[1]
-        tokens = _tokens(memory).reshape(1, -1, c)
-        attended = self.self_attn(tokens, tokens, tokens).reshape(n, -1, c)
+    def keys(self, memory: torch.Tensor) -> torch.Tensor:
+        """Embedded keys (= queries) of each memory image: (N, H*W, K)."""
+        return self.self_attn.head[0].embed(_tokens(memory))
+
+    def encoded(
+        self, memory: torch.Tensor, total: torch.Tensor, weighted: torch.Tensor
+    ) -> torch.Tensor:
+        """IN(X + S / Z) from the block sums over the whole memory (``block_sums``)."""
+        attended = (weighted / total[:, :, None]).to(memory.dtype)
         return self.norm(memory + _maps(attended, memory))
 
 
@@ -138,20 +181,25 @@ class TransformerDecoderLayer(nn.Module):
         self.cross_attn = MultiheadAttention(feature_dim)
         self.norm = InstanceL2Norm(scale=norm_scale)
 
-    def forward(
-        self, query: torch.Tensor, memory: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
+    def memory(self, encoded: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
+        """What the cross-attention needs of the encoded memory (N, C, H, W) and its labels
+        (N, H, W), fixed until the memory changes: [keys (1, K, N*H*W), values (1, N*H*W, 1+C)]."""
+        c = encoded.shape[1]
+        memory_tokens = _tokens(encoded).reshape(1, -1, c)
+        label_tokens = labels.reshape(1, -1, 1)
+        values = torch.cat((label_tokens, memory_tokens * label_tokens), dim=2)
+        keys = self.cross_attn.head[0].embed(memory_tokens).transpose(1, 2)
+        return [keys, values]
+
+    def forward(self, query: torch.Tensor, memory: list[torch.Tensor]) -> torch.Tensor:
         c = query.shape[1]
         query_tokens = _tokens(query)
         target = self.norm(
             query + _maps(self.self_attn(query_tokens, query_tokens, query_tokens), query)
         )
-
         target_tokens = _tokens(target).reshape(1, -1, c)
-        memory_tokens = _tokens(memory).reshape(1, -1, c)
-        label_tokens = labels.reshape(1, -1, 1)
-        values = torch.cat((label_tokens, memory_tokens * label_tokens), dim=2)
-        attended = self.cross_attn(target_tokens, memory_tokens, values)
+        unit = self.cross_attn.head[0]
+        attended = unit.attend(unit.embed(target_tokens), memory[0], memory[1])
         mask, masked_memory = attended[:, :, :1], attended[:, :, 1:]
 
         target_masked = self.norm(target * _maps(mask, target[:, :1]))
@@ -164,27 +212,19 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList([layer])
 
-    def forward(self, memory: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            memory = layer(memory)
-        return memory
-
 
 class TransformerDecoder(nn.Module):
     def __init__(self, layer: TransformerDecoderLayer) -> None:
         super().__init__()
         self.layers = nn.ModuleList([layer])
 
-    def forward(
-        self, query: torch.Tensor, memory: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
-        for layer in self.layers:
-            query = layer(query, memory, labels)
-        return query
-
 
 class Transformer(nn.Module):
-    """``classifier.transformer`` of the TrDiMP checkpoint (d_model 512, one head, one layer)."""
+    """``classifier.transformer`` of the TrDiMP checkpoint (d_model 512, one head, one layer).
+
+    The reference has exactly one encoder and one decoder layer (``layers.0``); the methods
+    below name them directly.
+    """
 
     def __init__(self, feature_dim: int = 512) -> None:
         super().__init__()
@@ -195,16 +235,30 @@ class Transformer(nn.Module):
             TransformerDecoderLayer(shared_self_attn, feature_dim, norm_scale)
         )
 
-    def encode(self, memory: torch.Tensor) -> torch.Tensor:
-        """Memory features (N, C, H, W) -> encoded memory (N, C, H, W)."""
-        return self.encoder(memory)
+    def memory_keys(self, memory: torch.Tensor) -> torch.Tensor:
+        """The encoder's embedded keys of memory images (N, C, H, W): (N, H*W, K)."""
+        return self.encoder.layers[0].keys(memory)
 
-    def decode(
-        self, query: torch.Tensor, memory: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
-        """Query features (M, C, H, W), encoded memory (N, C, H, W) and its Gaussian labels
-        (N, H, W) -> decoded features (M, C, H, W), each query image on its own."""
-        return self.decoder(query, memory, labels)
+    def block_sums(
+        self, query_keys: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The encoder's softmax sums of query images over the key images ``memory``
+        (N, C, H, W) with their ``keys``: [Z (Nq, H*W), S (Nq, H*W, C)] (float64)."""
+        unit = self.encoder.layers[0].self_attn.head[0]
+        return unit.block_sums(query_keys, keys, _tokens(memory))
+
+    def encoded(self, memory: torch.Tensor, sums: list[torch.Tensor]) -> torch.Tensor:
+        """Encoded memory from its block sums over the whole memory."""
+        return self.encoder.layers[0].encoded(memory, sums[0], sums[1])
+
+    def decoder_memory(self, encoded: torch.Tensor, labels: torch.Tensor) -> list[torch.Tensor]:
+        """The decoder's view of the encoded memory and its Gaussian labels (N, H, W)."""
+        return self.decoder.layers[0].memory(encoded, labels)
+
+    def decode(self, query: torch.Tensor, memory: list[torch.Tensor]) -> torch.Tensor:
+        """Query features (M, C, H, W) against ``decoder_memory`` -> decoded features
+        (M, C, H, W), each query image on its own."""
+        return self.decoder.layers[0](query, memory)
 
 
 def gaussian_labels(

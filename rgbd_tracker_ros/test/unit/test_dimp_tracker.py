@@ -206,6 +206,22 @@ def test_depth_colormap_is_clipped_minmax_jet_in_bgr(median_mm, low, zeros):
         pre.rgbd_image(np.zeros((4, 37, 3), np.uint8), depth, 3.0, 10000.0)
 
 
+def test_depth_in_millimetres_and_its_median_match_the_plain_numpy_forms():
+    generator = np.random.default_rng(5)
+    depth = generator.uniform(0.0, 70.0, (48, 64)).astype(np.float32)
+    depth.reshape(-1)[:6] = [np.nan, np.inf, -np.inf, -1.0, 0.0005, 0.0015]  # hostile, ties
+    depth.reshape(-1)[6:200] = 0.0
+    expected = np.clip(
+        np.rint(np.nan_to_num(depth.astype(np.float64) * 1000.0, posinf=0.0, neginf=0.0)),
+        0,
+        65535,
+    ).astype(np.uint16)
+    millimetres = pre.depth_to_millimetres(depth)
+    assert millimetres.dtype == np.uint16 and np.array_equal(millimetres, expected)
+    for values in (millimetres, millimetres[:, :-1], millimetres[:1, :1], expected[:3, :5]):
+        assert pre.uint16_median(values) == float(np.median(values))
+
+
 # --------------------------------------------------------------------------------------------
 # Localisation
 

@@ -27,7 +27,10 @@ softmax is kept as sums per (query image, key image) block: for each query token
 ``exp(temperature * (cos - 1))`` over a key image's tokens and the same weights applied to
 their values (cos <= 1, and the token's own key gives 1, so nothing overflows or vanishes).
 A memory change adds the new image's blocks and takes the dropped image's blocks out again,
-computed the same way, exactly; the sums are float64 so that taking out is exact to rounding.
+computed the same way (newer image's tokens as queries); the sums over blocks are float64, so
+taking out is exact to the float32 rounding of one block, and an image's sums live only until
+it leaves the memory: nothing drifts over hours. Queries and keys share one embedding, so the
+new image's blocks over the others and theirs over it come from one set of weights.
 The encoding is then ``IN(X + S / Z)`` per image: the reference's function.
 """
 
@@ -139,7 +142,7 @@ class RelationUnit(nn.Module):
         old = weights[:, length:]
         added_total = old.sum(dim=0, dtype=torch.float64).reshape(-1, length)
         added = torch.mm(old.t(), values[0]).to(torch.float64)
-        return own + [added_total, added.reshape(-1, length, values.shape[2])]
+        return [own[0], own[1], added_total, added.reshape(-1, length, values.shape[2])]
 
 
 class MultiheadAttention(nn.Module):

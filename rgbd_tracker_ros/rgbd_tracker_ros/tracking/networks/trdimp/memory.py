@@ -29,7 +29,7 @@ class TransformerMemory:
         self.features = features[-1:]
         self.labels = labels[-1:]
         self._keys = net.memory_keys(self.features)
-        self._total, self._weighted, _, _ = net.memory_push_sums(self._keys, self.features)
+        self._total, self._weighted = net.memory_sums(self._keys, self._keys, self.features)
         self._drop: list[Tensor] | None = None
         for index in range(len(features) - 2, -1, -1):
             self._add(features[index : index + 1], labels[index : index + 1])
@@ -59,12 +59,13 @@ class TransformerMemory:
 
     def _add(self, feature: Tensor, label: Tensor) -> None:
         self._drop = None
+        key = self._net.memory_keys(feature)
+        own_total, own_weighted, added_total, added_weighted = self._net.memory_push_sums(
+            key, feature, self._keys, self.features
+        )
         self.features = torch.cat((feature, self.features))
         self.labels = torch.cat((label, self.labels))
-        self._keys = torch.cat((self._net.memory_keys(feature), self._keys))
-        own_total, own_weighted, added_total, added_weighted = self._net.memory_push_sums(
-            self._keys, self.features
-        )
+        self._keys = torch.cat((key, self._keys))
         self._total = torch.cat((own_total, self._total + added_total))
         self._weighted = torch.cat((own_weighted, self._weighted + added_weighted))
 

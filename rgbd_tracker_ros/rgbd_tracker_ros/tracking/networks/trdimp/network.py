@@ -12,8 +12,8 @@ transformer entries (the shared self-attention listed twice). The interface is D
 * ``memory_keys(memory (N, 512, H, W)) -> (N, H*W, 128)``: the encoder's embedded keys.
 * ``memory_sums(query_keys, keys, memory) -> [Z, S]``: the encoder's softmax sums of query
   images over key images, per block (see ``transformer.py``).
-* ``memory_push_sums(keys, memory) -> [Z, S, Z', S']``: what putting image 0 of ``memory`` in
-  adds: its own sums over the whole memory and the other images' sums over it.
+* ``memory_push_sums(key, feature, keys, memory) -> [Z, S, Z', S']``: what putting an image in
+  front of ``memory`` adds: its own sums over all images and the others' sums over it.
 * ``encoded_memory(memory, [Z, S]) -> encoded memory (N, 512, H, W)``.
 * ``decoder_memory(encoded, labels (N, H, W)) -> memory``: what decoding needs of the encoded
   memory and its Gaussian labels (``transformer.gaussian_labels``).
@@ -62,7 +62,7 @@ class TrDiMPNet(DiMPNet):
         **DiMPNet.EXPORT_DYNAMIC_DIMS,
         "memory_keys": {"0": (0,)},
         "memory_sums": {"0": (0,), "1": (0,), "2": (0,)},
-        "memory_push_sums": {"0": (0,), "1": (0,)},
+        "memory_push_sums": {"2": (0,), "3": (0,)},
         "encoded_memory": {"0": (0,), "1.0": (0,), "1.1": (0,)},
         "decoder_memory": {"0": (0,), "1": (0,)},
         "decode": {"0": (0,), "1.0": (2,), "1.1": (1,)},
@@ -85,8 +85,10 @@ class TrDiMPNet(DiMPNet):
         return self.classifier.transformer.block_sums(query_keys, keys, memory)
 
     @torch.jit.export
-    def memory_push_sums(self, keys: Tensor, memory: Tensor) -> list[Tensor]:
-        return self.classifier.transformer.push_sums(keys, memory)
+    def memory_push_sums(
+        self, key: Tensor, feature: Tensor, keys: Tensor, memory: Tensor
+    ) -> list[Tensor]:
+        return self.classifier.transformer.push_sums(key, feature, keys, memory)
 
     @torch.jit.export
     def encoded_memory(self, memory: Tensor, sums: list[Tensor]) -> Tensor:

@@ -129,20 +129,23 @@ class RelationUnit(nn.Module):
         weighted = torch.bmm(blocks.transpose(0, 1), values).sum(dim=0, dtype=torch.float64)
         return [total.reshape(-1, length), weighted.reshape(-1, length, width)]
 
-    def push_sums(self, keys: torch.Tensor, values: torch.Tensor) -> list[torch.Tensor]:
-        """Sums of a memory (N, L, K) keys, (N, L, D) values whose image 0 is new:
-        [Z, S] of image 0 over all images, and [Z, S] of images 1.. over image 0.
+    def push_sums(
+        self, key: torch.Tensor, value: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Sums of a new image (1, L, K) keys, (1, L, D) values put in front of a memory
+        (M, L, K), (M, L, D): [Z, S] of the new image over itself and the memory, and [Z, S]
+        of the memory's images over the new one.
 
-        Queries and keys share one embedding, so the blocks of (image i, image 0) are the
-        transposes of those of (image 0, image i): one set of weights serves both.
+        Queries and keys share one embedding, so the blocks of (image i, new image) are the
+        transposes of those of (new image, image i): one set of weights serves both.
         """
-        length = keys.shape[1]
-        weights = self.block_weights(keys[:1], keys)
-        own = self.weight_sums(weights, values)
-        old = weights[:, length:]
-        added_total = old.sum(dim=0, dtype=torch.float64).reshape(-1, length)
-        added = torch.mm(old.t(), values[0]).to(torch.float64)
-        return [own[0], own[1], added_total, added.reshape(-1, length, values.shape[2])]
+        own = self.block_sums(key, key, value)
+        weights = self.block_weights(key, keys)
+        others = self.weight_sums(weights, values)
+        old = weights.reshape(weights.shape[0], keys.shape[0], keys.shape[1])
+        added_total = old.sum(dim=0, dtype=torch.float64)
+        added = torch.matmul(old.permute(1, 2, 0), value[0]).to(torch.float64)
+        return [own[0] + others[0], own[1] + others[1], added_total, added]
 
 
 class MultiheadAttention(nn.Module):
@@ -269,10 +272,13 @@ class Transformer(nn.Module):
         unit = self.encoder.layers[0].self_attn.head[0]
         return unit.block_sums(query_keys, keys, _tokens(memory))
 
-    def push_sums(self, keys: torch.Tensor, memory: torch.Tensor) -> list[torch.Tensor]:
-        """The block sums a push adds, image 0 of ``memory`` (N, C, H, W) being the new one:
-        [Z, S] of image 0 over the whole memory, [Z, S] of the others over image 0."""
-        return self.encoder.layers[0].self_attn.head[0].push_sums(keys, _tokens(memory))
+    def push_sums(
+        self, key: torch.Tensor, feature: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The block sums of putting image ``feature`` (1, C, H, W) in front of ``memory``
+        (M, C, H, W): [Z, S] of the new image over all, [Z, S] of the others over it."""
+        unit = self.encoder.layers[0].self_attn.head[0]
+        return unit.push_sums(key, _tokens(feature), keys, _tokens(memory))
 
     def encoded(self, memory: torch.Tensor, sums: list[torch.Tensor]) -> torch.Tensor:
         """Encoded memory from its block sums over the whole memory."""

@@ -27,7 +27,10 @@ softmax is kept as sums per (query image, key image) block: for each query token
 ``exp(temperature * (cos - 1))`` over a key image's tokens and the same weights applied to
 their values (cos <= 1, and the token's own key gives 1, so nothing overflows or vanishes).
 A memory change adds the new image's blocks and takes the dropped image's blocks out again,
-computed the same way, exactly; the sums are float64 so that taking out is exact to rounding.
+computed the same way (newer image's tokens as queries); the sums over blocks are float64, so
+taking out is exact to the float32 rounding of one block, and an image's sums live only until
+it leaves the memory: nothing drifts over hours. Queries and keys share one embedding, so the
+new image's blocks over the others and theirs over it come from one set of weights.
 The encoding is then ``IN(X + S / Z)`` per image: the reference's function.
 """
 
@@ -98,29 +101,51 @@ class RelationUnit(nn.Module):
             outputs.append(torch.bmm(weights, value))
         return torch.cat(outputs, dim=1)
 
+    def block_weights(self, query_keys: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Softmax weights (not normalised) of query images (Nq, L, K) over key images
+        (Nk, L, K): (Nq*L, Nk*L), every (query image, key image) block in one product."""
+        width = keys.shape[2]
+        cosine = torch.mm(query_keys.reshape(-1, width), keys.reshape(-1, width).t())
+        return torch.exp((cosine - 1.0) * self.temperature)
+
     def block_sums(
         self, query_keys: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
     ) -> list[torch.Tensor]:
         """Softmax sums of query images (Nq, L, K) over key images (Nk, L, K) with values
-        (Nk, L, D): [Z (Nq, L), S (Nq, L, D)], float64, summed over the key images.
+        (Nk, L, D): [Z (Nq, L), S (Nq, L, D)], float64, summed over the key images."""
+        return self.weight_sums(self.block_weights(query_keys, keys), values)
 
-        Each (query image, key image) block is its own matrix product, so a block's share is
-        the same numbers whichever blocks it is computed with.
+    def weight_sums(self, weights: torch.Tensor, values: torch.Tensor) -> list[torch.Tensor]:
+        """[Z, S] of ``block_weights`` (Nq*L, Nk*L) over the key images' values (Nk, L, D).
+
+        Each block is reduced over its own key image in float32 and the blocks are summed in
+        float64, so a block's share does not depend on which other blocks come with it: taking
+        a block out again later is exact to float32 rounding of that block.
         """
-        num_queries, num_keys = query_keys.shape[0], keys.shape[0]
-        length, width = keys.shape[1], keys.shape[2]
-        pairs = num_queries * num_keys
-        query = query_keys[:, None].expand(num_queries, num_keys, query_keys.shape[1], width)
-        key = keys[None].expand(num_queries, num_keys, length, width)
-        value = values[None].expand(num_queries, num_keys, length, values.shape[2])
-        cosine = torch.bmm(
-            query.reshape(pairs, -1, width), key.reshape(pairs, length, width).transpose(1, 2)
-        )
-        weights = torch.exp((cosine - 1.0) * self.temperature)
-        weighted = torch.bmm(weights, value.reshape(pairs, length, -1))
-        total = weights.sum(dim=2).double().reshape(num_queries, num_keys, -1).sum(dim=1)
-        shape = [num_queries, num_keys, weighted.shape[1], weighted.shape[2]]
-        return [total, weighted.double().reshape(shape).sum(dim=1)]
+        num_keys, length, width = values.shape[0], values.shape[1], values.shape[2]
+        rows = weights.shape[0]
+        blocks = weights.reshape(rows, num_keys, length)
+        total = blocks.sum(dim=2).sum(dim=1, dtype=torch.float64)
+        weighted = torch.bmm(blocks.transpose(0, 1), values).sum(dim=0, dtype=torch.float64)
+        return [total.reshape(-1, length), weighted.reshape(-1, length, width)]
+
+    def push_sums(
+        self, key: torch.Tensor, value: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Sums of a new image (1, L, K) keys, (1, L, D) values put in front of a memory
+        (M, L, K), (M, L, D): [Z, S] of the new image over itself and the memory, and [Z, S]
+        of the memory's images over the new one.
+
+        Queries and keys share one embedding, so the blocks of (image i, new image) are the
+        transposes of those of (new image, image i): one set of weights serves both.
+        """
+        own = self.block_sums(key, key, value)
+        weights = self.block_weights(key, keys)
+        others = self.weight_sums(weights, values)
+        old = weights.reshape(weights.shape[0], keys.shape[0], keys.shape[1])
+        added_total = old.sum(dim=0, dtype=torch.float64)
+        added = torch.matmul(old.permute(1, 2, 0), value[0]).to(torch.float64)
+        return [own[0] + others[0], own[1] + others[1], added_total, added]
 
 
 class MultiheadAttention(nn.Module):
@@ -246,6 +271,14 @@ class Transformer(nn.Module):
         (N, C, H, W) with their ``keys``: [Z (Nq, H*W), S (Nq, H*W, C)] (float64)."""
         unit = self.encoder.layers[0].self_attn.head[0]
         return unit.block_sums(query_keys, keys, _tokens(memory))
+
+    def push_sums(
+        self, key: torch.Tensor, feature: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The block sums of putting image ``feature`` (1, C, H, W) in front of ``memory``
+        (M, C, H, W): [Z, S] of the new image over all, [Z, S] of the others over it."""
+        unit = self.encoder.layers[0].self_attn.head[0]
+        return unit.push_sums(key, _tokens(feature), keys, _tokens(memory))
 
     def encoded(self, memory: torch.Tensor, sums: list[torch.Tensor]) -> torch.Tensor:
         """Encoded memory from its block sums over the whole memory."""

@@ -301,9 +301,7 @@ def test_zero_weight_empty_slots_leave_the_filter_optimisation_unchanged(dimp, i
         padded_weights = torch.cat((weights, weights.new_zeros(5)))
         initial = net.filter_init(feat, BOXES)
         expected = solvers.optimize_filter(net, initial, feat, BOXES, weights, 5)
-        padded = solvers.optimize_filter(
-            net, initial, padded_feat, padded_boxes, padded_weights, 5
-        )
+        padded = solvers.optimize_filter(net, initial, padded_feat, padded_boxes, padded_weights, 5)
         assert torch.isfinite(padded).all()
         torch.testing.assert_close(padded, expected, rtol=1e-5, atol=1e-7)
         uniform = torch.cat((torch.full((3,), 1 / 3), torch.zeros(5)))

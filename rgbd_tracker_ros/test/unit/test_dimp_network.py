@@ -308,6 +308,32 @@ def test_filter_solvers_iterate_the_network_steps(dimp, images):
         )
 
 
+def test_zero_weight_empty_slots_leave_the_filter_optimisation_unchanged(dimp, images):
+    """The tracker optimises over its whole sample memory (a fixed count, the only one a
+    compiled graph is built for): empty slots (zero features, zero box, weight zero) must add
+    exact zeros, at the first frame's steps and later ones."""
+    net, _ = dimp
+    weights = torch.tensor([0.6, 0.3, 0.1])
+    with torch.no_grad():
+        feat = net.classification_features(net.extract_backbone(images))
+        padded_feat = torch.cat((feat, feat.new_zeros((5, *feat.shape[1:]))))
+        padded_boxes = torch.cat((BOXES, BOXES.new_zeros((5, 4))))
+        padded_weights = torch.cat((weights, weights.new_zeros(5)))
+        initial = net.filter_init(feat, BOXES)
+        expected = solvers.optimize_filter(net, initial, feat, BOXES, weights, 5)
+        padded = solvers.optimize_filter(net, initial, padded_feat, padded_boxes, padded_weights, 5)
+        assert torch.isfinite(padded).all()
+        torch.testing.assert_close(padded, expected, rtol=1e-5, atol=1e-7)
+        uniform = torch.cat((torch.full((3,), 1 / 3), torch.zeros(5)))
+        training = (padded_feat, padded_boxes, uniform)
+        torch.testing.assert_close(
+            solvers.initial_filter(net, feat, BOXES, 3, training),
+            solvers.initial_filter(net, feat, BOXES, 3),
+            rtol=1e-5,
+            atol=1e-7,
+        )
+
+
 def test_iou_gradient_matches_finite_differences(dimp, images):
     net, _ = dimp
     iounet = copy.deepcopy(net.bb_regressor).double()

@@ -305,6 +305,11 @@ def test_max2d_breaks_ties_column_first():
 def test_sample_memory_weights_follow_the_schedule():
     memory = SampleMemory(torch.zeros(15, 2, 3, 3), torch.zeros(15, 4), 20, 0.25)
     assert np.isclose(memory.weights.sum(), 1.0)
+    # The training set is always the whole memory; empty slots weigh nothing.
+    samples, boxes, weights = memory.training_set()
+    assert samples.shape[0] == boxes.shape[0] == weights.shape[0] == 20
+    assert weights[15:].eq(0).all() and samples[15:].eq(0).all()
+    assert torch.allclose(weights[:15], torch.full((15,), 1 / 15))
     for step in range(40):
         before = memory.weights.copy()
         full = memory.num_stored == 20

@@ -192,13 +192,14 @@ class DiMPNet(nn.Module):
     """DiMP: backbone, target classifier, IoU-Net (see the module docstring for the interface)."""
 
     # Argument dimensions that vary between a tracker's calls, for a compiled export
-    # (networks/export.py): sample counts (first frame, memory), refinement windows.
+    # (networks/export.py): image counts (first frame, search), refinement windows. The filter
+    # optimisation always sees the whole sample memory (dimp/memory.py), so its sample count
+    # is fixed: Inductor's CPU code for filter_step gave NaN at counts other than the
+    # example's (torch 2.13).
     EXPORT_DYNAMIC_DIMS: ClassVar[dict[str, dict[str, tuple[int, ...]]]] = {
         "extract_backbone": {"0": (0,), "1": (0,)},
         "classification_features": {"0.layer2": (0,), "0.layer3": (0,)},
         "filter_init": {"0": (0,), "1": (0,)},
-        "filter_problem": {"0": (0,), "1": (0,), "2": (0,)},
-        "filter_step": {"1": (0,), "2.0": (0,), "2.1": (0,), "2.2": (0,)},
         "iou_features": {"0.layer2": (2, 3), "0.layer3": (2, 3), "1.0": (2, 3), "1.1": (2, 3)},
         "predict_iou": {"1.0": (2, 3), "1.1": (2, 3)},
         "iou_and_gradient": {"1.0": (2, 3), "1.1": (2, 3)},

@@ -32,13 +32,22 @@ WINDOW_MARGIN = 0.1
 HALO = 2
 
 
-def initial_filter(net: Any, feat: Tensor, boxes: Tensor, num_iter: int) -> Tensor:
+def initial_filter(
+    net: Any,
+    feat: Tensor,
+    boxes: Tensor,
+    num_iter: int,
+    training: tuple[Tensor, Tensor, Tensor] | None = None,
+) -> Tensor:
     """The initializer's filter on samples ``feat`` (N, C, H, W) / ``boxes`` (N, 4), then
-    ``num_iter`` steps with uniform sample weights."""
+    ``num_iter`` steps on ``training`` (samples, boxes, weights; default: ``feat`` and
+    ``boxes`` with uniform weights; the tracker passes its sample memory)."""
     weights = net.filter_init(feat, boxes)
-    count = feat.shape[0]
-    uniform = torch.full((count,), 1.0 / count, dtype=feat.dtype, device=feat.device)
-    return optimize_filter(net, weights, feat, boxes, uniform, num_iter)
+    if training is None:
+        count = feat.shape[0]
+        uniform = torch.full((count,), 1.0 / count, dtype=feat.dtype, device=feat.device)
+        training = (feat, boxes, uniform)
+    return optimize_filter(net, weights, *training, num_iter)
 
 
 def optimize_filter(

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rgbd_tracker_ros.tracking.networks.dimp.classifier import InstanceL2Norm
+from rgbd_tracker_ros.tracking.networks.products import cpu_kernels, linear
 
 ATTENTION_TEMPERATURE = 30.0
 """Softmax temperature of every relation unit: a constant of the reference, not a weight."""
@@ -73,25 +74,15 @@ def _float64_sum(blocks: torch.Tensor) -> torch.Tensor:
     """``blocks.sum(dim=1, dtype=torch.float64)`` for blocks (Q, N, D), in the same order:
     torch's float64-accumulating reduction of float32 is a slow path (14 ms against 0.9 for
     19 blocks of 484 x 512)."""
+    if not cpu_kernels(blocks):
+        return blocks.sum(dim=1, dtype=torch.float64)
     total = blocks[:, 0].to(torch.float64)
     for index in range(1, blocks.shape[1]):
         total += blocks[:, index]
     return total
 
 
-# The products below run on CPU as 1x1 convolutions: oneDNN's convolution reaches about twice
-# the speed of torch's CPU matrix products (MKL) on the AMD CPUs we measured (7744 x 484 x 512:
-# 8 ms against 19). The sums run in another order, so results differ by float32 rounding.
-
-
-def _linear(rows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``rows (R, K) @ weight (N, K)^T``: (R, N)."""
-    if rows.device.type != "cpu":
-        return torch.mm(rows, weight.t())
-    count, inner = rows.shape[0], rows.shape[1]
-    image = rows.reshape(1, count, 1, inner).permute(0, 3, 1, 2)  # channels-last, no copy
-    out = F.conv2d(image, weight.reshape(weight.shape[0], inner, 1, 1))
-    return out.permute(0, 2, 3, 1).reshape(count, weight.shape[0])
+# The products below run on CPU as 1x1 convolutions (see ``networks/products.py``).
 
 
 def _block_products(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -99,7 +90,7 @@ def _block_products(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor
     (N, L, D): (Q, N, D), ``block n^T @ values[n]``."""
     num_keys, length, width = values.shape[0], values.shape[1], values.shape[2]
     queries = weights.shape[1]
-    if weights.device.type != "cpu":
+    if not cpu_kernels(weights):
         blocks = weights.reshape(num_keys, length, queries)
         return torch.bmm(values.transpose(1, 2), blocks).permute(2, 0, 1)
     # A grouped convolution over the blocks, its input channels-last (the NCHW form of the
@@ -146,7 +137,7 @@ class RelationUnit(nn.Module):
         """Softmax weights (not normalised) of query images (Nq, L, K) over key images
         (Nk, L, K), key tokens first: (Nk*L, Nq*L), every block in one product."""
         width = keys.shape[2]
-        cosine = _linear(keys.reshape(-1, width), query_keys.reshape(-1, width))
+        cosine = linear(keys.reshape(-1, width), query_keys.reshape(-1, width))
         return torch.exp((cosine - 1.0) * self.temperature)
 
     def block_sums(
@@ -183,7 +174,7 @@ class RelationUnit(nn.Module):
         over_memory = per_image.sum(dim=1).to(torch.float64).sum(dim=0).reshape(1, length)
         weighted = _float64_sum(_block_products(weights, values)).reshape(1, length, -1)
         added_total = weights.sum(dim=1).to(torch.float64).reshape(images, length)
-        added = _linear(weights, value[0].t()).to(torch.float64).reshape(images, length, -1)
+        added = linear(weights, value[0].t()).to(torch.float64).reshape(images, length, -1)
         return [own[0] + over_memory, own[1] + weighted, added_total, added]
 
 

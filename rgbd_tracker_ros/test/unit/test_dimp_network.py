@@ -28,6 +28,26 @@ from rgbd_tracker_ros.tracking.networks.dimp.network import (
 IMAGE_SIZE = 128  # layer3 8x8, scores 9x9: small enough for a fast CPU test
 
 
+def reference_iou_features(
+    iounet: torch.nn.Module, layers: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """The reference's IoU-Net test branch on whole maps: each 3x3 convolution zero-padded by
+    one cell, then batch norm (eval) and ReLU."""
+
+    def block(sequential: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+        conv, norm = sequential[0], sequential[1]
+        return torch.relu(norm(torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=1)))
+
+    c3 = block(iounet.conv3_2t, block(iounet.conv3_1t, layers[0]))
+    c4 = block(iounet.conv4_2t, block(iounet.conv4_1t, layers[1]))
+    return [c3, c4]
+
+
+def whole_map(backbone: dict[str, torch.Tensor]) -> list[int]:
+    layer3 = backbone["layer3"]
+    return [0, int(layer3.shape[-2]), 0, int(layer3.shape[-1])]
+
+
 def assert_rel_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = 1e-5) -> None:
     """Max abs difference within ``rtol`` of the reference's magnitude (the issue's criterion)."""
     assert actual.shape == expected.shape and actual.dtype == expected.dtype
@@ -140,7 +160,7 @@ def test_every_method_agrees_between_eager_and_torchscript(dimp, images):
             scores = module.classify(updated, feat)
             first = {name: value[:1] for name, value in backbone.items()}
             modulation = module.iou_modulation(first, BOXES[:1])
-            iou_feat = module.iou_features(first)
+            iou_feat = solvers.window_features(module, first, whole_map(first))
             mean_modulation = [m.mean(0) for m in modulation]
             iou = module.predict_iou(mean_modulation, iou_feat, PROPOSALS)
             iou_grad = module.iou_and_gradient(modulation, iou_feat, PROPOSALS)
@@ -288,6 +308,32 @@ def test_filter_solvers_iterate_the_network_steps(dimp, images):
         )
 
 
+def test_zero_weight_empty_slots_leave_the_filter_optimisation_unchanged(dimp, images):
+    """The tracker optimises over its whole sample memory (a fixed count, the only one a
+    compiled graph is built for): empty slots (zero features, zero box, weight zero) must add
+    exact zeros, at the first frame's steps and later ones."""
+    net, _ = dimp
+    weights = torch.tensor([0.6, 0.3, 0.1])
+    with torch.no_grad():
+        feat = net.classification_features(net.extract_backbone(images))
+        padded_feat = torch.cat((feat, feat.new_zeros((5, *feat.shape[1:]))))
+        padded_boxes = torch.cat((BOXES, BOXES.new_zeros((5, 4))))
+        padded_weights = torch.cat((weights, weights.new_zeros(5)))
+        initial = net.filter_init(feat, BOXES)
+        expected = solvers.optimize_filter(net, initial, feat, BOXES, weights, 5)
+        padded = solvers.optimize_filter(net, initial, padded_feat, padded_boxes, padded_weights, 5)
+        assert torch.isfinite(padded).all()
+        torch.testing.assert_close(padded, expected, rtol=1e-5, atol=1e-7)
+        uniform = torch.cat((torch.full((3,), 1 / 3), torch.zeros(5)))
+        training = (padded_feat, padded_boxes, uniform)
+        torch.testing.assert_close(
+            solvers.initial_filter(net, feat, BOXES, 3, training),
+            solvers.initial_filter(net, feat, BOXES, 3),
+            rtol=1e-5,
+            atol=1e-7,
+        )
+
+
 def test_iou_gradient_matches_finite_differences(dimp, images):
     net, _ = dimp
     iounet = copy.deepcopy(net.bb_regressor).double()
@@ -295,7 +341,7 @@ def test_iou_gradient_matches_finite_differences(dimp, images):
         backbone = {k: v.double() for k, v in net.extract_backbone(images[:1]).items()}
     layers = [backbone["layer2"], backbone["layer3"]]
     modulation = iounet.get_modulation(layers, BOXES[:1].double())
-    iou_feat = iounet.get_iou_feat(layers)
+    iou_feat = reference_iou_features(iounet, layers)
     proposals = PROPOSALS.double()
     with torch.no_grad():
         _, grad = iounet.predict_iou_and_gradient(modulation, iou_feat, proposals)
@@ -323,8 +369,11 @@ def test_iou_features_in_a_window_are_the_whole_maps_values(dimp):
     with torch.no_grad():
         backbone = net.extract_backbone(image)
         modulation = net.iou_modulation(backbone, boxes[0, :1])
-        full = net.iou_features(backbone)
-        assert_rel_close(solvers.window_features(net, backbone, whole)[0], full[0])
+        full = reference_iou_features(net.bb_regressor, [backbone["layer2"], backbone["layer3"]])
+        for value, reference in zip(
+            solvers.window_features(net, backbone, whole), full, strict=True
+        ):
+            assert_rel_close(value, reference)
         expected = net.iou_and_gradient(modulation, full, boxes)
         for window in ([5, 10, 4, 11], [0, 11, 3, 16], solvers.feature_window(boxes, whole, 16)):
             part = solvers.window_features(net, backbone, window)
@@ -342,12 +391,50 @@ def test_iou_features_in_a_window_are_the_whole_maps_values(dimp):
     assert solvers.inside_window(boxes + 200.0, [5, 16, 4, 16], whole, 16)
 
 
+def test_a_box_leaving_the_window_grows_it_and_the_result_is_the_whole_maps(dimp):
+    net, _ = dimp
+    generator = torch.Generator().manual_seed(3)
+    image = torch.rand(1, 3, 256, 256, generator=generator) * 255  # layer3 16x16
+    proposals = torch.tensor([[[100.0, 90.0, 40.0, 50.0], [96.0, 94.0, 44.0, 48.0]]])
+    step = [1e4]  # big steps (random weights: tiny gradients): the boxes leave the window
+    with torch.no_grad():
+        backbone = net.extract_backbone(image)
+        modulation = net.iou_modulation(backbone, proposals[0, :1])
+        # The whole map's features (the window test above ties them to the reference's).
+        full = solvers.window_features(net, backbone, [0, 16, 0, 16])
+        boxes, expected_ious = proposals, None
+        for _ in range(4):
+            expected_ious, grad = net.iou_and_gradient(modulation, full, boxes)
+            boxes = boxes + step[0] * grad * boxes[:, :, 2:].repeat(1, 1, 2)
+        grown = []
+        original = solvers.window_features
+
+        def recording(net_, backbone_, window):
+            grown.append(window)
+            return original(net_, backbone_, window)
+
+        solvers.window_features = recording
+        try:
+            refined, ious = solvers.refine_boxes(
+                net, modulation, backbone, proposals, 4, step, 1.0, False
+            )
+        finally:
+            solvers.window_features = original
+    assert len(grown) > 1 and grown[-1] != [0, 16, 0, 16], grown  # grown, not the whole map
+    assert (boxes - proposals).abs().max() > 16  # the boxes did travel
+    # Boxes in the window's frame round differently, and steps this big amplify that.
+    assert_rel_close(refined, boxes, rtol=1e-4)
+    assert_rel_close(ious, expected_ious, rtol=1e-4)
+
+
 def test_refinement_steps_and_returned_ious_follow_the_reference(dimp, images):
     net, _ = dimp
     with torch.no_grad():
         backbone = net.extract_backbone(images[:1])
         modulation = net.iou_modulation(backbone, BOXES[:1])
-        iou_feat = net.iou_features(backbone)
+        iou_feat = reference_iou_features(
+            net.bb_regressor, [backbone["layer2"], backbone["layer3"]]
+        )
         iou, grad = net.iou_and_gradient(modulation, iou_feat, PROPOSALS)
         boxes, ious = solvers.refine_boxes(
             net, modulation, backbone, PROPOSALS, 1, [0.5], 1.0, False

@@ -206,6 +206,22 @@ def test_depth_colormap_is_clipped_minmax_jet_in_bgr(median_mm, low, zeros):
         pre.rgbd_image(np.zeros((4, 37, 3), np.uint8), depth, 3.0, 10000.0)
 
 
+def test_depth_in_millimetres_and_its_median_match_the_plain_numpy_forms():
+    generator = np.random.default_rng(5)
+    depth = generator.uniform(0.0, 70.0, (48, 64)).astype(np.float32)
+    depth.reshape(-1)[:6] = [np.nan, np.inf, -np.inf, -1.0, 0.0005, 0.0015]  # hostile, ties
+    depth.reshape(-1)[6:200] = 0.0
+    expected = np.clip(
+        np.rint(np.nan_to_num(depth.astype(np.float64) * 1000.0, posinf=0.0, neginf=0.0)),
+        0,
+        65535,
+    ).astype(np.uint16)
+    millimetres = pre.depth_to_millimetres(depth)
+    assert millimetres.dtype == np.uint16 and np.array_equal(millimetres, expected)
+    for values in (millimetres, millimetres[:, :-1], millimetres[:1, :1], expected[:3, :5]):
+        assert pre.uint16_median(values) == float(np.median(values))
+
+
 # --------------------------------------------------------------------------------------------
 # Localisation
 
@@ -289,6 +305,11 @@ def test_max2d_breaks_ties_column_first():
 def test_sample_memory_weights_follow_the_schedule():
     memory = SampleMemory(torch.zeros(15, 2, 3, 3), torch.zeros(15, 4), 20, 0.25)
     assert np.isclose(memory.weights.sum(), 1.0)
+    # The training set is always the whole memory; empty slots weigh nothing.
+    samples, boxes, weights = memory.training_set()
+    assert samples.shape[0] == boxes.shape[0] == weights.shape[0] == 20
+    assert weights[15:].eq(0).all() and samples[15:].eq(0).all()
+    assert torch.allclose(weights[:15], torch.full((15,), 1 / 15))
     for step in range(40):
         before = memory.weights.copy()
         full = memory.num_stored == 20

@@ -7,6 +7,7 @@ the reference's description (TransformerTrack's relation units), independently o
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import checkpoint_files
 import numpy as np
@@ -187,6 +188,49 @@ def test_memory_kept_encoded_equals_encoding_it_again() -> None:
     torch.testing.assert_close(memory.encoded, again.encoded, rtol=1e-6, atol=1e-7)
     for kept, fresh in zip(memory.decoder, again.decoder, strict=True):
         torch.testing.assert_close(kept, fresh, rtol=1e-6, atol=1e-7)
+
+
+class _CountingNet:
+    """A network whose drop computations (``memory_sums``) are counted."""
+
+    def __init__(self, net: TrDiMPNet) -> None:
+        self.net = net
+        self.drops = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.net, name)
+
+    def memory_sums(self, *args: torch.Tensor) -> list[torch.Tensor]:
+        self.drops += 1
+        return self.net.memory_sums(*args)
+
+
+def test_drop_prepared_ahead_equals_the_drop_done_at_the_push() -> None:
+    """The tracker has the oldest image's blocks computed on the frames between pushes; the
+    memory must then be exactly what a push computing them itself gives, and that push does
+    no drop work of its own."""
+    net = _small_net(seed=7)
+    counting = _CountingNet(net)
+    generator = torch.Generator().manual_seed(8)
+    images = torch.randn(9, FEATURE_DIM, 4, 5, generator=generator)
+    labels = torch.rand(9, 4, 5, generator=generator)
+    with torch.no_grad():
+        plain = TransformerMemory(net, images[:2], labels[:2])
+        prepared = TransformerMemory(counting, images[:2], labels[:2])
+        for index in range(2, 9):
+            drops = counting.drops
+            plain.push(images[index : index + 1], labels[index : index + 1], capacity=4)
+            prepared.push(images[index : index + 1], labels[index : index + 1], capacity=4)
+            assert counting.drops == drops
+            assert torch.equal(prepared.features, plain.features)
+            assert torch.equal(prepared.encoded, plain.encoded)
+            for a, b in zip(prepared.decoder, plain.decoder, strict=True):
+                assert torch.equal(a, b)
+            # Frames between pushes: once full, the first prepares, the next find it done.
+            prepared.prepare_drop(capacity=4)
+            prepared.prepare_drop(capacity=4)
+            assert counting.drops == drops + (len(prepared) == 4)
+    assert len(plain) == 4
 
 
 @pytest.mark.parametrize("num_queries", [1, 3])

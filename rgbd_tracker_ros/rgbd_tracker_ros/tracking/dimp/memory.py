@@ -56,6 +56,12 @@ class SampleMemory:
         return index
 
     def training_set(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        n = self.num_stored
-        weights = torch.from_numpy(self.weights[:n]).to(self.samples.device, self.samples.dtype)
-        return self.samples[:n], self.boxes[:n], weights
+        """Samples, boxes and weights of the whole memory, empty slots included.
+
+        An empty slot has zero features, a zero box and weight zero, so it adds exact zeros to
+        the optimiser's sums: the result is that of the stored samples alone, and every
+        optimisation sees one sample count (``capacity``), the only one a compiled ``.pt2``
+        graph is built for.
+        """
+        weights = torch.from_numpy(self.weights).to(self.samples.device, self.samples.dtype)
+        return self.samples, self.boxes, weights

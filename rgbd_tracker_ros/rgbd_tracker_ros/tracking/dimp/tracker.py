@@ -251,12 +251,16 @@ class DiMPTracker:
         boxes_t = torch.from_numpy(boxes).to(self.device, features.dtype)
         self._set_score_geometry(features.shape[-2:])
         features = self._prepare_init_samples(features, boxes_t)
-        self._filter = solvers.initial_filter(self.net, features, boxes_t, self.params.net_opt_iter)
         self._memory = SampleMemory(
             features,
             boxes_t,
             self.params.sample_memory_size,
             self.params.init_samples_minimum_weight,
+        )
+        # The steps run on the memory (the first-frame samples, uniformly weighted, and empty
+        # zero-weight slots): every filter optimisation sees the same sample count.
+        self._filter = solvers.initial_filter(
+            self.net, features, boxes_t, self.params.net_opt_iter, self._memory.training_set()
         )
 
     def _set_score_geometry(self, feature_hw: tuple[int, int]) -> None:

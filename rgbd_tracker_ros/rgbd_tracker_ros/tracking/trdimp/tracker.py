@@ -84,9 +84,11 @@ class TrDiMPTracker(DiMPTracker):
         params = self.params
         if not params.updates_transformer_memory:
             return
-        if (self._frame_num - 1) % params.transformer_skipping != 0:
-            return
         memory = self._transformer_memory
+        if (self._frame_num - 1) % params.transformer_skipping != 0:
+            # A frame between memory changes does the next change's drop ahead of it.
+            memory.prepare_drop(params.transformer_memory_size)
+            return
         box_t = torch.from_numpy(np.asarray(box, dtype=np.float64)).view(1, 4)
         label = self._labels(box_t.to(self.device, memory.labels.dtype))
         # One search scale (validated), so the frame's features are a single image.

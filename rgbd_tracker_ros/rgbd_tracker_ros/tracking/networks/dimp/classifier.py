@@ -23,16 +23,20 @@ def apply_filter(feat: Tensor, weights: Tensor) -> Tensor:
     """Correlate ``feat`` (N, C, H, W) with ``weights`` (1, C, kh, kw): (N, 1, H', W').
 
     Zero padding ``k // 2``: an even filter gives one more output row/column than the input.
-    Computed as a 1x1 convolution to the kh*kw filter taps followed by shifted sums: the same
+    Computed as one matrix product to the kh*kw filter taps followed by shifted sums: the same
     function as ``conv2d(feat, weights, padding=k // 2)``, about five times faster on CPU for
-    DiMP's 512-channel single-output filter.
+    DiMP's 512-channel single-output filter. (A 1x1 convolution to the taps is as fast for
+    small sample sets but hits a slow oneDNN path at 50 samples of 22x22: 19 ms against 3.)
     """
     kh, kw = weights.shape[-2], weights.shape[-1]
     pad_h, pad_w = kh // 2, kw // 2
-    out_h = feat.shape[-2] + 2 * pad_h - kh + 1
-    out_w = feat.shape[-1] + 2 * pad_w - kw + 1
-    tap_weights = weights[0].permute(1, 2, 0).reshape(kh * kw, weights.shape[1], 1, 1)
-    taps = F.pad(F.conv2d(feat, tap_weights), [pad_w, pad_w, pad_h, pad_h])
+    num_images, height, width = feat.shape[0], feat.shape[-2], feat.shape[-1]
+    out_h = height + 2 * pad_h - kh + 1
+    out_w = width + 2 * pad_w - kw + 1
+    tap_weights = weights[0].permute(1, 2, 0).reshape(kh * kw, weights.shape[1])
+    taps = torch.matmul(tap_weights, feat.reshape(num_images, feat.shape[1], height * width))
+    taps = taps.reshape(num_images, kh * kw, height, width)
+    taps = F.pad(taps, [pad_w, pad_w, pad_h, pad_h])
     scores = taps[:, 0, :out_h, :out_w]
     for tap in range(1, kh * kw):
         row, col = tap // kw, tap % kw

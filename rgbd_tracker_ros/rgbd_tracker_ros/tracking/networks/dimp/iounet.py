@@ -67,15 +67,16 @@ class AtomIoUNet(nn.Module):
         pred_inter_dim: tuple[int, int] = (256, 256),
     ) -> None:
         super().__init__()
+        # The test branch's convolutions are unpadded: get_iou_feat pads what it needs.
         self.conv3_1r = conv_bn_relu(input_dim[0], 128)
-        self.conv3_1t = conv_bn_relu(input_dim[0], 256)
-        self.conv3_2t = conv_bn_relu(256, pred_input_dim[0])
+        self.conv3_1t = conv_bn_relu(input_dim[0], 256, padding=0)
+        self.conv3_2t = conv_bn_relu(256, pred_input_dim[0], padding=0)
         self.prroi_pool3r = PrRoIPool2D(3, 3, 1 / 8)
         self.prroi_pool3t = PrRoIPool2D(5, 5, 1 / 8)
         self.fc3_1r = conv_bn_relu(128, 256, padding=0)
         self.conv4_1r = conv_bn_relu(input_dim[1], 256)
-        self.conv4_1t = conv_bn_relu(input_dim[1], 256)
-        self.conv4_2t = conv_bn_relu(256, pred_input_dim[1])
+        self.conv4_1t = conv_bn_relu(input_dim[1], 256, padding=0)
+        self.conv4_2t = conv_bn_relu(256, pred_input_dim[1], padding=0)
         self.prroi_pool4r = PrRoIPool2D(1, 1, 1 / 16)
         self.prroi_pool4t = PrRoIPool2D(3, 3, 1 / 16)
         self.fc34_3r = conv_bn_relu(256 + 256, pred_input_dim[0], kernel_size=1, padding=0)
@@ -102,10 +103,17 @@ class AtomIoUNet(nn.Module):
         joint = torch.cat((self.fc3_1r(roi3), roi4), dim=1)
         return [self.fc34_3r(joint), self.fc34_4r(joint)]
 
-    def get_iou_feat(self, feat: list[Tensor]) -> list[Tensor]:
-        """Test branch: [layer2, layer3] -> two maps (B, pred_input_dim, H/8|H/16, ...)."""
-        c3 = self.conv3_2t(self.conv3_1t(feat[0]))
-        c4 = self.conv4_2t(self.conv4_1t(feat[1]))
+    def get_iou_feat(self, feat: list[Tensor], inside: list[Tensor]) -> list[Tensor]:
+        """Test branch on cuts of [layer2, layer3] that carry a halo of two cells (zeros where
+        the map ends): two maps (B, pred_input_dim, h - 4, w - 4), the cuts less their halo.
+
+        The two 3x3 convolutions run unpadded, so only what the cut's inner part needs is
+        computed. ``inside`` (1, 1, h - 2, w - 2) per layer is 1 where the first convolution's
+        output lies on the map: beyond the map the second convolution must see the zero padding
+        of the reference, not the first one's response to the halo's zeros.
+        """
+        c3 = self.conv3_2t(self.conv3_1t(feat[0]) * inside[0])
+        c4 = self.conv4_2t(self.conv4_1t(feat[1]) * inside[1])
         return [c3, c4]
 
     def _modulated(self, modulation: list[Tensor], feat: list[Tensor]) -> list[Tensor]:

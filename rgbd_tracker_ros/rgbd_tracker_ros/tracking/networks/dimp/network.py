@@ -35,9 +35,10 @@ Interface (all tensors on the module's device; images are float in [0, 255]):
 * ``iou_modulation(backbone, boxes (B,4)) -> [m3, m4]`` each (B, 256, 1, 1); the tracker keeps
   ``[m.mean(0) for m in ...]`` as in pytracking (``predict_iou`` accepts any shape that
   reshapes to (B, 256)).
-* ``iou_features(backbone) -> [c3 (B,256,H/8,W/8), c4 (B,256,H/16,W/16)]``: the IoU-Net's
-  test features (two 3x3 convolutions per layer; the refinement computes them on a window of
-  the maps, ``solvers.py``).
+* ``iou_features(cuts, inside) -> [c3 (B,256,h2-4,w2-4), c4 (B,256,h3-4,w3-4)]``: the
+  IoU-Net's test features (two 3x3 convolutions per layer) on cuts of the backbone maps with a
+  two-cell halo; ``solvers.window_features`` makes the cuts for any window of the maps, the
+  whole map included.
 * ``predict_iou(modulation, iou_feat, proposals (B,P,4)) -> (B, P)``: proposals in pixels of
   the feature maps' frame.
 * ``iou_and_gradient(modulation, iou_feat, proposals) -> (iou (B,P), d iou / d proposals
@@ -191,14 +192,15 @@ class DiMPNet(nn.Module):
     """DiMP: backbone, target classifier, IoU-Net (see the module docstring for the interface)."""
 
     # Argument dimensions that vary between a tracker's calls, for a compiled export
-    # (networks/export.py): sample counts (first frame, memory), refinement windows.
+    # (networks/export.py): image counts (first frame, search), refinement windows. The filter
+    # optimisation always sees the whole sample memory (dimp/memory.py), so its sample count
+    # is fixed: Inductor's CPU code for filter_step gave NaN at counts other than the
+    # example's (torch 2.13).
     EXPORT_DYNAMIC_DIMS: ClassVar[dict[str, dict[str, tuple[int, ...]]]] = {
         "extract_backbone": {"0": (0,), "1": (0,)},
         "classification_features": {"0.layer2": (0,), "0.layer3": (0,)},
         "filter_init": {"0": (0,), "1": (0,)},
-        "filter_problem": {"0": (0,), "1": (0,), "2": (0,)},
-        "filter_step": {"1": (0,), "2.0": (0,), "2.1": (0,), "2.2": (0,)},
-        "iou_features": {"0.layer2": (2, 3), "0.layer3": (2, 3)},
+        "iou_features": {"0.layer2": (2, 3), "0.layer3": (2, 3), "1.0": (2, 3), "1.1": (2, 3)},
         "predict_iou": {"1.0": (2, 3), "1.1": (2, 3)},
         "iou_and_gradient": {"1.0": (2, 3), "1.1": (2, 3)},
     }
@@ -268,8 +270,8 @@ class DiMPNet(nn.Module):
         return self.bb_regressor.get_modulation([backbone["layer2"], backbone["layer3"]], boxes)
 
     @torch.jit.export
-    def iou_features(self, backbone: dict[str, Tensor]) -> list[Tensor]:
-        return self.bb_regressor.get_iou_feat([backbone["layer2"], backbone["layer3"]])
+    def iou_features(self, cuts: dict[str, Tensor], inside: list[Tensor]) -> list[Tensor]:
+        return self.bb_regressor.get_iou_feat([cuts["layer2"], cuts["layer3"]], inside)
 
     @torch.jit.export
     def predict_iou(

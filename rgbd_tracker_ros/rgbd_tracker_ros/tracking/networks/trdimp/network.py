@@ -12,6 +12,8 @@ transformer entries (the shared self-attention listed twice). The interface is D
 * ``memory_keys(memory (N, 512, H, W)) -> (N, H*W, 128)``: the encoder's embedded keys.
 * ``memory_sums(query_keys, keys, memory) -> [Z, S]``: the encoder's softmax sums of query
   images over key images, per block (see ``transformer.py``).
+* ``memory_push_sums(key, feature, keys, memory) -> [Z, S, Z', S']``: what putting an image in
+  front of ``memory`` adds: its own sums over all images and the others' sums over it.
 * ``encoded_memory(memory, [Z, S]) -> encoded memory (N, 512, H, W)``.
 * ``decoder_memory(encoded, labels (N, H, W)) -> memory``: what decoding needs of the encoded
   memory and its Gaussian labels (``transformer.gaussian_labels``).
@@ -60,6 +62,7 @@ class TrDiMPNet(DiMPNet):
         **DiMPNet.EXPORT_DYNAMIC_DIMS,
         "memory_keys": {"0": (0,)},
         "memory_sums": {"0": (0,), "1": (0,), "2": (0,)},
+        "memory_push_sums": {"2": (0,), "3": (0,)},
         "encoded_memory": {"0": (0,), "1.0": (0,), "1.1": (0,)},
         "decoder_memory": {"0": (0,), "1": (0,)},
         "decode": {"0": (0,), "1.0": (2,), "1.1": (1,)},
@@ -80,6 +83,12 @@ class TrDiMPNet(DiMPNet):
     @torch.jit.export
     def memory_sums(self, query_keys: Tensor, keys: Tensor, memory: Tensor) -> list[Tensor]:
         return self.classifier.transformer.block_sums(query_keys, keys, memory)
+
+    @torch.jit.export
+    def memory_push_sums(
+        self, key: Tensor, feature: Tensor, keys: Tensor, memory: Tensor
+    ) -> list[Tensor]:
+        return self.classifier.transformer.push_sums(key, feature, keys, memory)
 
     @torch.jit.export
     def encoded_memory(self, memory: Tensor, sums: list[Tensor]) -> Tensor:

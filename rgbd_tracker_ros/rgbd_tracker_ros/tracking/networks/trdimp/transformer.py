@@ -27,7 +27,10 @@ softmax is kept as sums per (query image, key image) block: for each query token
 ``exp(temperature * (cos - 1))`` over a key image's tokens and the same weights applied to
 their values (cos <= 1, and the token's own key gives 1, so nothing overflows or vanishes).
 A memory change adds the new image's blocks and takes the dropped image's blocks out again,
-computed the same way, exactly; the sums are float64 so that taking out is exact to rounding.
+computed the same way (newer image's tokens as queries); the sums over blocks are float64, so
+taking out is exact to the float32 rounding of one block, and an image's sums live only until
+it leaves the memory: nothing drifts over hours. Queries and keys share one embedding, so the
+new image's blocks over the others and theirs over it come from one set of weights.
 The encoding is then ``IN(X + S / Z)`` per image: the reference's function.
 """
 
@@ -40,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rgbd_tracker_ros.tracking.networks.dimp.classifier import InstanceL2Norm
+from rgbd_tracker_ros.tracking.networks.products import cpu_kernels, linear
 
 ATTENTION_TEMPERATURE = 30.0
 """Softmax temperature of every relation unit: a constant of the reference, not a weight."""
@@ -64,6 +68,37 @@ def _maps(tokens: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Inverse of ``_tokens`` for tokens grouped like ``like`` (N, C, H, W)."""
     n, c, h, w = like.shape
     return tokens.reshape(n, h * w, c).transpose(1, 2).reshape(n, c, h, w)
+
+
+def _float64_sum(blocks: torch.Tensor) -> torch.Tensor:
+    """``blocks.sum(dim=1, dtype=torch.float64)`` for blocks (Q, N, D), in the same order:
+    torch's float64-accumulating reduction of float32 is a slow path (14 ms against 0.9 for
+    19 blocks of 484 x 512)."""
+    if not cpu_kernels(blocks):
+        return blocks.sum(dim=1, dtype=torch.float64)
+    total = blocks[:, 0].to(torch.float64)
+    for index in range(1, blocks.shape[1]):
+        total += blocks[:, index]
+    return total
+
+
+# The products below run on CPU as 1x1 convolutions (see ``networks/products.py``).
+
+
+def _block_products(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Blocks (N*L, Q) of ``weights``, one per key image, reduced with that image's values
+    (N, L, D): (Q, N, D), ``block n^T @ values[n]``."""
+    num_keys, length, width = values.shape[0], values.shape[1], values.shape[2]
+    queries = weights.shape[1]
+    if not cpu_kernels(weights):
+        blocks = weights.reshape(num_keys, length, queries)
+        return torch.bmm(values.transpose(1, 2), blocks).permute(2, 0, 1)
+    # A grouped convolution over the blocks, its input channels-last (the NCHW form of the
+    # same convolution takes twenty times as long).
+    image = weights.t().contiguous().reshape(1, queries, 1, num_keys * length)
+    kernels = values.transpose(1, 2).reshape(num_keys * width, length, 1, 1)
+    out = F.conv2d(image.permute(0, 3, 1, 2), kernels, groups=num_keys)
+    return out.permute(0, 2, 3, 1).reshape(queries, num_keys, width)
 
 
 class RelationUnit(nn.Module):
@@ -98,29 +133,49 @@ class RelationUnit(nn.Module):
             outputs.append(torch.bmm(weights, value))
         return torch.cat(outputs, dim=1)
 
+    def block_weights(self, keys: torch.Tensor, query_keys: torch.Tensor) -> torch.Tensor:
+        """Softmax weights (not normalised) of query images (Nq, L, K) over key images
+        (Nk, L, K), key tokens first: (Nk*L, Nq*L), every block in one product."""
+        width = keys.shape[2]
+        cosine = linear(keys.reshape(-1, width), query_keys.reshape(-1, width))
+        return torch.exp((cosine - 1.0) * self.temperature)
+
     def block_sums(
         self, query_keys: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
     ) -> list[torch.Tensor]:
         """Softmax sums of query images (Nq, L, K) over key images (Nk, L, K) with values
         (Nk, L, D): [Z (Nq, L), S (Nq, L, D)], float64, summed over the key images.
 
-        Each (query image, key image) block is its own matrix product, so a block's share is
-        the same numbers whichever blocks it is computed with.
+        Each block is reduced over its own key image in float32 and the blocks are summed in
+        float64, so a block's share does not depend on which other blocks come with it: taking
+        a block out again later is exact to float32 rounding of that block.
         """
-        num_queries, num_keys = query_keys.shape[0], keys.shape[0]
-        length, width = keys.shape[1], keys.shape[2]
-        pairs = num_queries * num_keys
-        query = query_keys[:, None].expand(num_queries, num_keys, query_keys.shape[1], width)
-        key = keys[None].expand(num_queries, num_keys, length, width)
-        value = values[None].expand(num_queries, num_keys, length, values.shape[2])
-        cosine = torch.bmm(
-            query.reshape(pairs, -1, width), key.reshape(pairs, length, width).transpose(1, 2)
-        )
-        weights = torch.exp((cosine - 1.0) * self.temperature)
-        weighted = torch.bmm(weights, value.reshape(pairs, length, -1))
-        total = weights.sum(dim=2).double().reshape(num_queries, num_keys, -1).sum(dim=1)
-        shape = [num_queries, num_keys, weighted.shape[1], weighted.shape[2]]
-        return [total, weighted.double().reshape(shape).sum(dim=1)]
+        num_queries, length = query_keys.shape[0], query_keys.shape[1]
+        weights = self.block_weights(keys, query_keys)
+        per_key = weights.reshape(keys.shape[0], length, -1)
+        total = per_key.sum(dim=1).to(torch.float64).sum(dim=0)
+        weighted = _float64_sum(_block_products(weights, values))
+        return [total.reshape(num_queries, length), weighted.reshape(num_queries, length, -1)]
+
+    def push_sums(
+        self, key: torch.Tensor, value: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Sums of a new image (1, L, K) keys, (1, L, D) values put in front of a memory
+        (M, L, K), (M, L, D): [Z, S] of the new image over itself and the memory, and [Z, S]
+        of the memory's images over the new one.
+
+        Queries and keys share one embedding, so the blocks of (image i, new image) are the
+        transposes of those of (new image, image i): one set of weights serves both.
+        """
+        own = self.block_sums(key, key, value)
+        images, length = keys.shape[0], keys.shape[1]
+        weights = self.block_weights(keys, key)  # (M*L, L): memory tokens x new tokens
+        per_image = weights.reshape(images, length, length)
+        over_memory = per_image.sum(dim=1).to(torch.float64).sum(dim=0).reshape(1, length)
+        weighted = _float64_sum(_block_products(weights, values)).reshape(1, length, -1)
+        added_total = weights.sum(dim=1).to(torch.float64).reshape(images, length)
+        added = linear(weights, value[0].t()).to(torch.float64).reshape(images, length, -1)
+        return [own[0] + over_memory, own[1] + weighted, added_total, added]
 
 
 class MultiheadAttention(nn.Module):
@@ -161,8 +216,9 @@ class TransformerEncoderLayer(nn.Module):
     def encoded(
         self, memory: torch.Tensor, total: torch.Tensor, weighted: torch.Tensor
     ) -> torch.Tensor:
-        """IN(X + S / Z) from the block sums over the whole memory (``block_sums``)."""
-        attended = (weighted / total[:, :, None]).to(memory.dtype)
+        """IN(X + S / Z) from the block sums over the whole memory (``block_sums``); the
+        quotient in the features' precision (float64 sums, float32 result)."""
+        attended = weighted.to(memory.dtype) / total[:, :, None].to(memory.dtype)
         return self.norm(memory + _maps(attended, memory))
 
 
@@ -246,6 +302,14 @@ class Transformer(nn.Module):
         (N, C, H, W) with their ``keys``: [Z (Nq, H*W), S (Nq, H*W, C)] (float64)."""
         unit = self.encoder.layers[0].self_attn.head[0]
         return unit.block_sums(query_keys, keys, _tokens(memory))
+
+    def push_sums(
+        self, key: torch.Tensor, feature: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The block sums of putting image ``feature`` (1, C, H, W) in front of ``memory``
+        (M, C, H, W): [Z, S] of the new image over all, [Z, S] of the others over it."""
+        unit = self.encoder.layers[0].self_attn.head[0]
+        return unit.push_sums(key, _tokens(feature), keys, _tokens(memory))
 
     def encoded(self, memory: torch.Tensor, sums: list[torch.Tensor]) -> torch.Tensor:
         """Encoded memory from its block sums over the whole memory."""

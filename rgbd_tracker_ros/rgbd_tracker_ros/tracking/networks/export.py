@@ -42,7 +42,9 @@ from torch import nn
 
 from rgbd_tracker_ros.tracking.networks.checkpoint import load_network
 
-EXPORT_FORMAT = 2
+# 3: the IoU-Net features take haloed cuts and TrDiMP pushes memory images in one step
+# (network methods changed): files of format 2 are refused with "export again".
+EXPORT_FORMAT = 3
 METADATA = "rgbd_tracker_ros.json"
 COMPILED_SUFFIX = ".pt2"
 CHECKPOINT_SUFFIXES = (".pth", ".tar")

@@ -113,15 +113,17 @@ def model_forms(
     forms: Sequence[str] | None,
     random_weights: bool,
     folder: Path,
+    unavailable: dict[str, str],
 ) -> list[ModelForm]:
-    """The model forms to time for tracker ``name`` (none for a weight-free tracker)."""
+    """The model forms to time for tracker ``name`` (none for a weight-free tracker); a form
+    that cannot be exported goes to ``unavailable`` with the reason, and the others run."""
     spec = get_spec(name)
     if not spec.needs_weights:
         return []
     # Network code only for network trackers: timing depth_dcf must not import torch.
     from rgbd_tracker_ros.tracking.model import export_network
     from rgbd_tracker_ros.tracking.networks import checkpoint
-    from rgbd_tracker_ros.tracking.networks.export import COMPILED_SUFFIX, model_form
+    from rgbd_tracker_ros.tracking.networks.export import COMPILED_SUFFIX, ExportError, model_form
     from rgbd_tracker_ros.tracking.networks.random_weights import randomise
     from rgbd_tracker_ros.tracking.params import Layer
 
@@ -147,9 +149,14 @@ def model_forms(
             continue
         path = folder / f"{name}{COMPILED_SUFFIX if form == 'pt2' else '.ts'}"
         LOG.info("exporting %s to %s", name, path)
-        exported = export_network(
-            network, architecture, path, name, Layer(dict(overrides), "--param")
-        )
+        try:
+            exported = export_network(
+                network, architecture, path, name, Layer(dict(overrides), "--param")
+            )
+        except ExportError as error:
+            LOG.warning("%s %s unavailable: %s", name, form, error)
+            unavailable[f"{name} ({form})"] = str(error)
+            continue
         result.append(ModelForm(form, model_path=str(exported)))
     return result
 
@@ -185,7 +192,9 @@ def _benchmark(args: argparse.Namespace) -> int:
         )
         for name in args.trackers:
             try:
-                forms = model_forms(name, overrides[name], args.forms, args.random_weights, folder)
+                forms = model_forms(
+                    name, overrides[name], args.forms, args.random_weights, folder, unavailable
+                )
                 results += benchmark_tracker(
                     name,
                     overrides[name],

@@ -116,3 +116,29 @@ def test_benchmark_compares_eager_and_torchscript_of_a_random_weight_network(tmp
     assert scripted["deviation"]["box_px"] <= 1e-3 and scripted["deviation"]["score"] <= 1e-4
     assert scripted["params"]["model_path"] == str(tmp_path / "out" / "models" / "dimp.ts")
     assert {"backbone", "classify", "total"} <= set(scripted["stages"])
+
+
+def test_a_form_that_cannot_be_exported_is_reported_and_the_others_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+):
+    """A .pt2 the export check refuses costs its row, not the run."""
+    from rgbd_tracker_ros.tracking import model
+    from rgbd_tracker_ros.tracking.networks.export import ExportError
+
+    def refuse(*args: Any, **kwargs: Any) -> Path:
+        raise ExportError("x.pt2: the compiled package does not track like the eager network")
+
+    monkeypatch.setattr(model, "export_network", refuse)
+    sequence = generate_sequence(
+        preset_config("easy", seed=4, num_frames=3, width=160, height=120, photo_textures=False),
+        tmp_path / "seq",
+    )
+    argv = ["--trackers", "dimp", "--sequence", str(sequence), "--frames", "2", "--runs", "1"]
+    argv += ["--warmup", "0", "--random-weights", "--forms", "eager", "pt2"]
+    argv += ["--param", "image_sample_size=128", "--param", "device=cpu"]
+    argv += ["--output", str(tmp_path / "out")]
+    assert benchmark_tool.main(argv) == 0
+    document = json.loads((tmp_path / "out" / benchmark.REPORT_JSON).read_text())
+    assert [result["form"] for result in document["results"]] == ["eager"]
+    assert "does not track like the eager network" in document["unavailable"]["dimp (pt2)"]
+    assert "unavailable: dimp (pt2): x.pt2" in capsys.readouterr().out

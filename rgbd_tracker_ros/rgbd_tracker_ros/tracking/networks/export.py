@@ -64,6 +64,19 @@ def _quiet_torchscript_deprecation():
         yield
 
 
+@contextlib.contextmanager
+def _quiet_treespec_notice():
+    """Silence torch 2.13's own FutureWarning about ``LeafSpec``, raised by its unpickling of a
+    package's tree specs (hundreds of lines per package load; nothing a user can act on)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+            category=FutureWarning,
+        )
+        yield
+
+
 class ExportError(ValueError):
     """An exported file is missing or unusable, or a network cannot be exported."""
 
@@ -427,5 +440,6 @@ def _load_compiled(path: Path, device: torch.device, half: bool) -> ExportedMode
             f"{path}: compiled in {'fp16' if metadata['half'] else 'fp32'}; export it again with "
             f"--precision {wanted} for {wanted}"
         )
-    contents = load_pt2(path, device_index=-1 if device.index is None else device.index)
+    with _quiet_treespec_notice():
+        contents = load_pt2(path, device_index=-1 if device.index is None else device.index)
     return _exported(CompiledNetwork(contents.aoti_runners, metadata["attributes"]), metadata)

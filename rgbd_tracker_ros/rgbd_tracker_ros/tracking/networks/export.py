@@ -67,7 +67,8 @@ def _quiet_torchscript_deprecation():
 @contextlib.contextmanager
 def _quiet_treespec_notice():
     """Silence torch 2.13's own FutureWarning about ``LeafSpec``, raised by its unpickling of a
-    package's tree specs (hundreds of lines per package load; nothing a user can act on)."""
+    package's tree specs when a package is made or loaded (hundreds of lines; nothing a user
+    can act on)."""
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore",
@@ -378,18 +379,19 @@ def save_compiled(
     metadata = _metadata(
         network, output, tracker, architecture, params, device=device.type, half=half
     )
-    try:
-        programs = export_methods(network, calls)
-    except ExportError as error:
-        raise ExportError(f"{output}: {architecture}.{error}") from None
-    files = {
-        name: aot_compile(
-            program.module(),
-            program.example_inputs[0],
-            options={"aot_inductor.package": True, "freezing": True},
-        )
-        for name, program in programs.items()
-    }
+    with _quiet_treespec_notice():
+        try:
+            programs = export_methods(network, calls)
+        except ExportError as error:
+            raise ExportError(f"{output}: {architecture}.{error}") from None
+        files = {
+            name: aot_compile(
+                program.module(),
+                program.example_inputs[0],
+                options={"aot_inductor.package": True, "freezing": True},
+            )
+            for name, program in programs.items()
+        }
     output.parent.mkdir(parents=True, exist_ok=True)
     package_pt2(output, aoti_files=files, extra_files={METADATA: metadata})
     return output

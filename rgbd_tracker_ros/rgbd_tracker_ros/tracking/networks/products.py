@@ -15,15 +15,18 @@ import torch
 import torch.nn.functional as F
 
 
+def traced() -> bool:
+    """Whether ``torch.export`` (or ``torch.compile``) is tracing this code for its compiler."""
+    if torch.jit.is_scripting():
+        return False
+    return torch.compiler.is_compiling()
+
+
 def cpu_kernels(tensor: torch.Tensor) -> bool:
     """Whether work on ``tensor`` runs through the CPU kernels chosen here (eager or
     TorchScript on CPU), not traced for a compiler that picks its own and needs the loops and
     group counts left to it."""
-    if tensor.device.type != "cpu":
-        return False
-    if torch.jit.is_scripting():
-        return True
-    return not torch.compiler.is_compiling()
+    return tensor.device.type == "cpu" and not traced()
 
 
 def linear(rows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rgbd_tracker_ros.tracking.networks.dimp.classifier import InstanceL2Norm
-from rgbd_tracker_ros.tracking.networks.products import cpu_kernels, linear
+from rgbd_tracker_ros.tracking.networks.products import cpu_kernels, linear, traced
 
 ATTENTION_TEMPERATURE = 30.0
 """Softmax temperature of every relation unit: a constant of the reference, not a weight."""
@@ -127,8 +127,11 @@ class RelationUnit(nn.Module):
         Queries go in chunks so that the Lq x Lk weights never exist at once for a large
         memory.
         """
+        # One chunk when traced: Inductor (torch 2.13) sized the last chunk of a split of a
+        # dynamic length wrongly (a negative dimension in TrDiMP's first-frame decoding).
+        chunk = query_keys.shape[1] if traced() else self.query_chunk
         outputs: list[torch.Tensor] = []
-        for part in torch.split(query_keys, self.query_chunk, dim=1):
+        for part in torch.split(query_keys, chunk, dim=1):
             weights = torch.softmax(torch.bmm(part, keys) * self.temperature, dim=-1)
             outputs.append(torch.bmm(weights, value))
         return torch.cat(outputs, dim=1)

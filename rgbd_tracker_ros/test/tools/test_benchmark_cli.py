@@ -98,18 +98,23 @@ def test_param_routing_and_bad_flags():
     assert benchmark_tool.main(["--trackers", "test_staged", "--frames", "0"]) == 1
 
 
-def test_benchmark_compares_eager_and_torchscript_of_a_random_weight_network(tmp_path: Path):
-    """The forms run the same frames and agree at the issue's tolerance."""
+def run_random_weight_dimp(tmp_path: Path, *forms: str) -> dict[str, Any]:
+    """Benchmark a random-weight DiMP-50 in ``forms`` on a small sequence: the JSON report."""
     sequence = generate_sequence(
         preset_config("easy", seed=4, num_frames=5, width=160, height=120, photo_textures=False),
         tmp_path / "seq",
     )
     argv = ["--trackers", "dimp", "--sequence", str(sequence), "--frames", "3", "--runs", "1"]
-    argv += ["--warmup", "1", "--random-weights", "--forms", "eager", "torchscript"]
+    argv += ["--warmup", "1", "--random-weights", "--forms", *forms]
     argv += ["--param", "image_sample_size=128", "--param", "device=cpu"]
     argv += ["--output", str(tmp_path / "out")]
     assert benchmark_tool.main(argv) == 0
-    document = json.loads((tmp_path / "out" / benchmark.REPORT_JSON).read_text())
+    return json.loads((tmp_path / "out" / benchmark.REPORT_JSON).read_text())
+
+
+def test_benchmark_compares_eager_and_torchscript_of_a_random_weight_network(tmp_path: Path):
+    """The forms run the same frames and agree at the issue's tolerance."""
+    document = run_random_weight_dimp(tmp_path, "eager", "torchscript")
     eager, scripted = document["results"]
     assert (eager["form"], scripted["form"]) == ("eager", "torchscript")
     assert eager["deviation"] == {"box_px": 0.0, "score": 0.0}
@@ -129,16 +134,7 @@ def test_a_form_that_cannot_be_exported_is_reported_and_the_others_run(
         raise ExportError("x.pt2: the compiled package does not track like the eager network")
 
     monkeypatch.setattr(model, "export_network", refuse)
-    sequence = generate_sequence(
-        preset_config("easy", seed=4, num_frames=3, width=160, height=120, photo_textures=False),
-        tmp_path / "seq",
-    )
-    argv = ["--trackers", "dimp", "--sequence", str(sequence), "--frames", "2", "--runs", "1"]
-    argv += ["--warmup", "0", "--random-weights", "--forms", "eager", "pt2"]
-    argv += ["--param", "image_sample_size=128", "--param", "device=cpu"]
-    argv += ["--output", str(tmp_path / "out")]
-    assert benchmark_tool.main(argv) == 0
-    document = json.loads((tmp_path / "out" / benchmark.REPORT_JSON).read_text())
+    document = run_random_weight_dimp(tmp_path, "eager", "pt2")
     assert [result["form"] for result in document["results"]] == ["eager"]
     assert "does not track like the eager network" in document["unavailable"]["dimp (pt2)"]
     assert "unavailable: dimp (pt2): x.pt2" in capsys.readouterr().out

@@ -401,7 +401,7 @@ def test_a_box_leaving_the_window_grows_it_and_the_result_is_the_whole_maps(dimp
         backbone = net.extract_backbone(image)
         modulation = net.iou_modulation(backbone, proposals[0, :1])
         # The whole map's features (the window test above ties them to the reference's).
-        full = solvers.window_features(net, backbone, [0, 16, 0, 16])
+        full = solvers.window_features(net, backbone, whole_map(backbone))
         boxes, expected_ious = proposals, None
         for _ in range(4):
             expected_ious, grad = net.iou_and_gradient(modulation, full, boxes)
@@ -420,7 +420,7 @@ def test_a_box_leaving_the_window_grows_it_and_the_result_is_the_whole_maps(dimp
             )
         finally:
             solvers.window_features = original
-    assert len(grown) > 1 and grown[-1] != [0, 16, 0, 16], grown  # grown, not the whole map
+    assert len(grown) > 1 and grown[-1] != whole_map(backbone), grown  # grown, not whole
     assert (boxes - proposals).abs().max() > 16  # the boxes did travel
     # Boxes in the window's frame round differently, and steps this big amplify that.
     assert_rel_close(refined, boxes, rtol=1e-4)

@@ -54,28 +54,23 @@ HALF_PRECISION_PREFIXES = ("feature_extractor", "merge_layer", "backbone", "box_
 
 
 @contextlib.contextmanager
+def _ignoring(message: str, category: type[Warning]):
+    """Silence one warning of torch's that a user cannot act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=message, category=category)
+        yield
+
+
 def _quiet_torchscript_deprecation():
-    """Silence torch's TorchScript deprecation notice: TorchScript is the chosen file format
-    (one self-contained file that runs without this package's Python network code)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning
-        )
-        yield
+    """TorchScript's deprecation notice: TorchScript is the chosen file format (one
+    self-contained file that runs without this package's Python network code)."""
+    return _ignoring(r"`torch\.jit\.\w+` is deprecated", DeprecationWarning)
 
 
-@contextlib.contextmanager
 def _quiet_treespec_notice():
-    """Silence torch 2.13's own FutureWarning about ``LeafSpec``, raised by its unpickling of a
-    package's tree specs when a package is made or loaded (hundreds of lines; nothing a user
-    can act on)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore",
-            message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
-            category=FutureWarning,
-        )
-        yield
+    """torch 2.13's own FutureWarning about ``LeafSpec``, raised by its unpickling of a
+    package's tree specs when a package is made or loaded (hundreds of lines)."""
+    return _ignoring(r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
 
 
 class ExportError(ValueError):

@@ -67,7 +67,8 @@ class AtomIoUNet(nn.Module):
         pred_inter_dim: tuple[int, int] = (256, 256),
     ) -> None:
         super().__init__()
-        # The test branch's convolutions are unpadded: get_iou_feat pads what it needs.
+        # The test branch's convolutions are unpadded: they run on haloed cuts of the maps
+        # (solvers.window_features), see get_iou_feat.
         self.conv3_1r = conv_bn_relu(input_dim[0], 128)
         self.conv3_1t = conv_bn_relu(input_dim[0], 256, padding=0)
         self.conv3_2t = conv_bn_relu(256, pred_input_dim[0], padding=0)

@@ -101,6 +101,17 @@ def _block_products(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor
     return out.permute(0, 2, 3, 1).reshape(queries, num_keys, width)
 
 
+def _sums_over_keys(
+    weights: torch.Tensor, values: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Z (Q,) and S (Q, D) of ``block_weights`` (N*L, Q) over the key images' values
+    (N, L, D): each block reduced over its key image in float32, the blocks summed in float64."""
+    length = values.shape[1]
+    per_key = weights.reshape(values.shape[0], length, -1)
+    total = per_key.sum(dim=1).to(torch.float64).sum(dim=0)
+    return total, _float64_sum(_block_products(weights, values))
+
+
 class RelationUnit(nn.Module):
     """One attention head: softmax(temperature * cos(WK q, WK k)) applied to raw values."""
 
@@ -154,10 +165,7 @@ class RelationUnit(nn.Module):
         a block out again later is exact to float32 rounding of that block.
         """
         num_queries, length = query_keys.shape[0], query_keys.shape[1]
-        weights = self.block_weights(keys, query_keys)
-        per_key = weights.reshape(keys.shape[0], length, -1)
-        total = per_key.sum(dim=1).to(torch.float64).sum(dim=0)
-        weighted = _float64_sum(_block_products(weights, values))
+        total, weighted = _sums_over_keys(self.block_weights(keys, query_keys), values)
         return [total.reshape(num_queries, length), weighted.reshape(num_queries, length, -1)]
 
     def push_sums(
@@ -173,12 +181,15 @@ class RelationUnit(nn.Module):
         own = self.block_sums(key, key, value)
         images, length = keys.shape[0], keys.shape[1]
         weights = self.block_weights(keys, key)  # (M*L, L): memory tokens x new tokens
-        per_image = weights.reshape(images, length, length)
-        over_memory = per_image.sum(dim=1).to(torch.float64).sum(dim=0).reshape(1, length)
-        weighted = _float64_sum(_block_products(weights, values)).reshape(1, length, -1)
+        total, weighted = _sums_over_keys(weights, values)
         added_total = weights.sum(dim=1).to(torch.float64).reshape(images, length)
         added = linear(weights, value[0].t()).to(torch.float64).reshape(images, length, -1)
-        return [own[0] + over_memory, own[1] + weighted, added_total, added]
+        return [
+            own[0] + total.reshape(1, length),
+            own[1] + weighted.reshape(1, length, -1),
+            added_total,
+            added,
+        ]
 
 
 class MultiheadAttention(nn.Module):

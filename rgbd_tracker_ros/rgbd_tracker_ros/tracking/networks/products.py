@@ -1,12 +1,12 @@
-"""Float32 matrix products on CPU as oneDNN 1x1 convolutions.
+"""Float32 matrix products on CPU through oneDNN instead of MKL.
 
 torch's CPU matrix products go to MKL, which on the AMD CPU we measured (Zen 5, AVX-512) runs
-them at about half the speed of oneDNN's convolutions: TrDiMP's 7744 x 484 x 512 product took
-19 ms as ``torch.mm`` and 8 ms as a 1x1 convolution over a channels-last view of the rows (no
-copy). Not for small products: the IoU-Net's ten-row layers ran slower this way. The sums run
-in another order, so results differ from ``torch.mm`` by float32 rounding. Elsewhere (CUDA, and
-when ``torch.export`` traces a ``.pt2``: its compiler picks its own kernels, and a grouped
-convolution would fix the group count) they are matrix products.
+them at about half the speed of oneDNN: TrDiMP's 7744 x 484 x 512 product took 19 ms as
+``torch.mm`` and 8 ms through oneDNN; the IoU-Net's ten-row layers (10 x 6400 x 256) 365 us
+against 115-145 us. The sums run in another order, so results differ from ``torch.mm`` by
+float32 rounding. Elsewhere (CUDA, other dtypes, autograd, and when ``torch.export`` traces a
+``.pt2``: its compiler picks its own kernels, and a grouped convolution would fix the group
+count) they are the plain torch operations.
 """
 
 from __future__ import annotations
@@ -29,11 +29,16 @@ def cpu_kernels(tensor: torch.Tensor) -> bool:
     return tensor.device.type == "cpu" and not traced()
 
 
-def linear(rows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``rows (R, K) @ weight (N, K)^T``: (R, N)."""
-    if not cpu_kernels(rows):
-        return torch.mm(rows, weight.t())
-    count, inner = rows.shape[0], rows.shape[1]
-    image = rows.reshape(1, count, 1, inner).permute(0, 3, 1, 2)  # channels-last, no copy
-    out = F.conv2d(image, weight.reshape(weight.shape[0], inner, 1, 1))
-    return out.permute(0, 2, 3, 1).reshape(count, weight.shape[0])
+def linear(
+    rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``rows (R, K) @ weight (N, K)^T + bias``: (R, N), like ``F.linear``.
+
+    oneDNN's inference-only linear op, on float32 CPU tensors outside autograd; ``weight`` may
+    be a transposed view (of a (K, N) matrix), which it reads faster than a copy.
+    """
+    if not cpu_kernels(rows) or rows.dtype != torch.float32 or torch.is_grad_enabled():
+        return F.linear(rows, weight, bias)
+    # The op's post-op arguments, unused with "none" (TorchScript needs the list's full type).
+    no_scalars: list[int | float | complex | None] = []
+    return torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", no_scalars, "")

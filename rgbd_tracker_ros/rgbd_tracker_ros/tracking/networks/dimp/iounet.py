@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rgbd_tracker_ros.tracking.networks.products import linear
 from rgbd_tracker_ros.tracking.networks.prroi_pool import PrRoIPool2D
 
 
@@ -27,7 +28,11 @@ def conv_bn_relu(in_planes: int, out_planes: int, kernel_size: int = 3, padding:
 
 
 class LinearBlock(nn.Module):
-    """Flatten a (B, C, k, k) crop, then Linear + BatchNorm + ReLU: (B, out)."""
+    """Flatten a (B, C, k, k) crop, then Linear + BatchNorm + ReLU: (B, out).
+
+    Its two products (forward and input gradient, ten rows each in the refinement) are most of
+    an ascent step's time; they go through ``products.linear``.
+    """
 
     def __init__(self, in_planes: int, out_planes: int, input_sz: int) -> None:
         super().__init__()
@@ -36,7 +41,7 @@ class LinearBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.linear(x.reshape(x.shape[0], -1))
+        x = linear(x.reshape(x.shape[0], -1), self.linear.weight, self.linear.bias)
         x = self.relu(self.bn(x.reshape(x.shape[0], x.shape[1], 1, 1)))
         return x.reshape(x.shape[0], -1)
 
@@ -45,7 +50,7 @@ class LinearBlock(nn.Module):
         (B, in_planes * input_sz^2). Batch norm is in eval mode (a per-channel scale)."""
         scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
         active = (output > 0).to(output.dtype)
-        return torch.matmul(grad_of_output * active * scale, self.linear.weight)
+        return linear(grad_of_output * active * scale, self.linear.weight.t())
 
 
 def _rois(boxes: Tensor) -> Tensor:

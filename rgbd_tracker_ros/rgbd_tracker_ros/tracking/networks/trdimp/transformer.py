@@ -82,7 +82,7 @@ def _float64_sum(blocks: torch.Tensor) -> torch.Tensor:
     return total
 
 
-# The products below run on CPU as 1x1 convolutions (see ``networks/products.py``).
+# The products below run on CPU through oneDNN (see ``networks/products.py``).
 
 
 def _block_products(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:

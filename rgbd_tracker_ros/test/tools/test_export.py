@@ -83,6 +83,20 @@ def test_round_trip_runs_like_the_eager_network(exported):
     assert (outputs[1] - outputs[0]).abs().max() <= 1e-5 * scale
 
 
+def test_the_refinement_methods_load_without_the_onednn_rewrite(exported):
+    """The network's EXPORT_PLAIN_METHODS come back frozen only: on the refinement's small
+    windows torch's oneDNN layout conversions cost more than they save."""
+    network, _, output, _ = exported
+    module, _, _ = load_exported(output, "cpu")
+
+    def rewritten(method: str) -> bool:
+        return "aten::to_mkldnn" in str(getattr(module, method).graph)
+
+    assert set(network.EXPORT_PLAIN_METHODS) == {"iou_features", "predict_iou", "iou_and_gradient"}
+    assert rewritten("extract_backbone") and rewritten("classification_features")
+    assert not any(rewritten(method) for method in network.EXPORT_PLAIN_METHODS)
+
+
 def test_half_precision_backbone_keeps_fp32_heads(exported):
     _, _, output, _ = exported
     model = load_exported_model(output, "cpu", half=True)

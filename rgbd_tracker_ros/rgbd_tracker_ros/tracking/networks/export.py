@@ -11,7 +11,8 @@ The file's extension says what it holds (``model_form``):
   (no embedded parameters; for comparisons and debugging).
 * anything else (``.ts``): a ``torch.jit`` archive of the scripted network. Loading freezes the
   module (weights become constants, batch norms fold into the convolutions) and lets torch pick
-  fused kernels for the device (oneDNN on CPU, cuDNN on CUDA).
+  fused kernels for the device (oneDNN on CPU, cuDNN on CUDA), except in the methods the
+  network lists in ``EXPORT_PLAIN_METHODS`` (small inputs, where that rewrite costs time).
 
 Exported files carry a JSON record (``METADATA``) naming the tracker, the architecture, the
 tracker parameters and the network's plain attributes, so the node runs from the file alone: no
@@ -119,6 +120,7 @@ def _metadata(
                 "architecture": architecture,
                 "params": dict(params),
                 "attributes": network_attributes(network),
+                "plain_methods": list(getattr(network, "EXPORT_PLAIN_METHODS", ())),
                 "torch_version": torch.__version__,
                 **extra,
             }
@@ -159,14 +161,16 @@ def network_attributes(network: nn.Module) -> dict[str, Any]:
 
 
 def _frozen_for_inference(
-    module: torch.jit.ScriptModule, attributes: list[str]
+    module: torch.jit.ScriptModule, attributes: list[str], plain_methods: list[str]
 ) -> torch.jit.ScriptModule:
-    """The module frozen with all its methods and ``attributes``, and optimised for inference
-    on its device (the numbers agree with the unfrozen module to float rounding)."""
+    """The module frozen with all its methods and ``attributes``, and its methods but
+    ``plain_methods`` optimised for inference on its device (the numbers agree with the
+    unfrozen module to float rounding)."""
     methods = module._c._method_names()
+    optimised = [name for name in methods if name not in plain_methods]
     with _quiet_torchscript_deprecation():
         frozen = torch.jit.freeze(module, preserved_attrs=[*methods, *attributes])
-        return torch.jit.optimize_for_inference(frozen, other_methods=methods)
+        return torch.jit.optimize_for_inference(frozen, other_methods=optimised)
 
 
 def half_precision_backbone(module: nn.Module) -> nn.Module:
@@ -206,7 +210,9 @@ def load_exported_model(
     metadata = _read_metadata(path, extra_files[METADATA], "a TorchScript file")
     if half:
         half_precision_backbone(module)
-    module = _frozen_for_inference(module.eval(), list(metadata["attributes"]))
+    module = _frozen_for_inference(
+        module.eval(), list(metadata["attributes"]), list(metadata.get("plain_methods", []))
+    )
     return _exported(module, metadata)
 
 

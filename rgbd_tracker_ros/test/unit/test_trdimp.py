@@ -20,7 +20,7 @@ from rgbd_tracker_ros.tracking.networks import checkpoint as ckpt
 from rgbd_tracker_ros.tracking.networks.dimp.network import build_dimpnet50
 from rgbd_tracker_ros.tracking.networks.export import load_exported_model
 from rgbd_tracker_ros.tracking.networks.random_weights import randomise
-from rgbd_tracker_ros.tracking.networks.trdimp.memory import TransformerMemory
+from rgbd_tracker_ros.tracking.networks.trdimp.memory import FrontStack, TransformerMemory
 from rgbd_tracker_ros.tracking.networks.trdimp.network import TrDiMPNet, build_trdimpnet50
 from rgbd_tracker_ros.tracking.networks.trdimp.transformer import (
     RelationUnit,
@@ -165,6 +165,25 @@ def test_gaussian_labels_peak_and_width() -> None:
     torch.testing.assert_close(labels[0], expected)
     odd = gaussian_labels(box, feat, image_size, kernel_size=5)
     assert not torch.allclose(odd, labels)
+
+
+def test_front_stack_is_a_concatenation_in_front_and_a_drop_at_the_back() -> None:
+    """In place, moving to a new storage whenever the room in front runs out (room 2 here)."""
+    generator = torch.Generator().manual_seed(9)
+    expected = torch.randn(3, 2, 2, generator=generator, dtype=torch.float64)
+    stack = FrontStack(expected.clone(), room=2)
+    for step in range(9):
+        item = torch.randn(1, 2, 2, generator=generator, dtype=torch.float64)
+        if step % 3 == 2:
+            stack.drop_last()
+            expected = expected[:-1]
+        before = stack.items
+        stack.push_front(item)
+        expected = torch.cat((item, expected))
+        assert torch.equal(stack.items, expected) and stack.items.is_contiguous()
+        assert torch.equal(before, expected[1:])  # a view taken before the push is intact
+    stack.items.add_(1.0)
+    assert torch.equal(stack.items, expected + 1.0)
 
 
 def test_memory_kept_encoded_equals_encoding_it_again() -> None:

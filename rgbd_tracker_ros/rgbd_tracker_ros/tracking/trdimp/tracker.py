@@ -85,9 +85,12 @@ class TrDiMPTracker(DiMPTracker):
         if not params.updates_transformer_memory:
             return
         memory = self._transformer_memory
-        if (self._frame_num - 1) % params.transformer_skipping != 0:
-            # A frame between memory changes does the next change's drop ahead of it.
-            memory.prepare_drop(params.transformer_memory_size)
+        since_change = (self._frame_num - 1) % params.transformer_skipping
+        if since_change != 0:
+            # A frame between memory changes does the next change's drop ahead of it; not the
+            # one right after a change, whose decoding encodes the changed memory.
+            if since_change != 1:
+                memory.prepare_drop(params.transformer_memory_size)
             return
         box_t = torch.from_numpy(np.asarray(box, dtype=np.float64)).view(1, 4)
         label = self._labels(box_t.to(self.device, memory.labels.dtype))

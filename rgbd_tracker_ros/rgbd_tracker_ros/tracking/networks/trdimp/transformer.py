@@ -88,17 +88,14 @@ def _float64_sum(blocks: torch.Tensor) -> torch.Tensor:
 def _block_products(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Blocks (N*L, Q) of ``weights``, one per key image, reduced with that image's values
     (N, L, D): (Q, N, D), ``block n^T @ values[n]``."""
-    num_keys, length, width = values.shape[0], values.shape[1], values.shape[2]
-    queries = weights.shape[1]
+    num_keys, length, queries = values.shape[0], values.shape[1], weights.shape[1]
+    blocks = weights.reshape(num_keys, length, queries)
     if not cpu_kernels(weights):
-        blocks = weights.reshape(num_keys, length, queries)
         return torch.bmm(values.transpose(1, 2), blocks).permute(2, 0, 1)
-    # A grouped convolution over the blocks, its input channels-last (the NCHW form of the
-    # same convolution takes twenty times as long).
-    image = weights.t().contiguous().reshape(1, queries, 1, num_keys * length)
-    kernels = values.transpose(1, 2).reshape(num_keys * width, length, 1, 1)
-    out = F.conv2d(image.permute(0, 3, 1, 2), kernels, groups=num_keys)
-    return out.permute(0, 2, 3, 1).reshape(queries, num_keys, width)
+    # One product per key image, both operands transposed views (no copies): 14 ms for 19
+    # blocks of 484 x 484 x 512, where a grouped convolution took 34 ms with its transposes.
+    products = [linear(blocks[n].t(), values[n].t()) for n in range(num_keys)]
+    return torch.stack(products, dim=1)
 
 
 def _sums_over_keys(
@@ -173,7 +170,9 @@ class RelationUnit(nn.Module):
     ) -> list[torch.Tensor]:
         """Sums of a new image (1, L, K) keys, (1, L, D) values put in front of a memory
         (M, L, K), (M, L, D): [Z, S] of the new image over itself and the memory, and [Z, S]
-        of the memory's images over the new one.
+        of the memory's images over the new one. The last S, one block per memory image, stays
+        float32: the memory adds it to its float64 sums in place (as a float64 copy it would
+        be 40 MB written and read again at every push).
 
         Queries and keys share one embedding, so the blocks of (image i, new image) are the
         transposes of those of (new image, image i): one set of weights serves both.
@@ -183,7 +182,7 @@ class RelationUnit(nn.Module):
         weights = self.block_weights(keys, key)  # (M*L, L): memory tokens x new tokens
         total, weighted = _sums_over_keys(weights, values)
         added_total = weights.sum(dim=1).to(torch.float64).reshape(images, length)
-        added = linear(weights, value[0].t()).to(torch.float64).reshape(images, length, -1)
+        added = linear(weights, value[0].t()).reshape(images, length, -1)
         return [
             own[0] + total.reshape(1, length),
             own[1] + weighted.reshape(1, length, -1),

@@ -114,9 +114,11 @@ def test_closed_form_box_gradient_equals_autograd(features, pooled_h, pooled_w, 
     pooled, context = prroi_pool2d_for_gradient(features, rois, pooled_h, pooled_w, scale)
     torch.testing.assert_close(pooled, prroi_pool2d(features, rois, pooled_h, pooled_w, scale))
     weights = torch.randn(pooled.shape, generator=generator, dtype=torch.float64)
-    closed_form = prroi_box_gradient(context, weights, pooled_h, pooled_w, scale)
-    boxes = rois[:, 1:].clone().requires_grad_(True)
-    out = prroi_pool2d(features, torch.cat((rois[:, :1], boxes), 1), pooled_h, pooled_w, scale)
+    closed_form = prroi_box_gradient(context, weights)
+    # The gradient is w.r.t. (x0, y0, width, height), the box's corner and size.
+    boxes = torch.cat((rois[:, 1:3], rois[:, 3:5] - rois[:, 1:3]), 1).requires_grad_(True)
+    corners = torch.cat((rois[:, :1], boxes[:, :2], boxes[:, :2] + boxes[:, 2:]), 1)
+    out = prroi_pool2d(features, corners, pooled_h, pooled_w, scale)
     (autograd,) = torch.autograd.grad((out * weights).sum(), boxes)
     torch.testing.assert_close(closed_form, autograd, rtol=1e-10, atol=1e-12)
     assert closed_form[:3].abs().min() > 0  # boxes on the map move every coordinate

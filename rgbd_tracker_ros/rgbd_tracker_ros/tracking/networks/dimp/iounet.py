@@ -159,9 +159,7 @@ class AtomIoUNet(nn.Module):
         split = fc3.shape[1]
         grad3 = self.fc3_rt.input_gradient(fc3, weight[:split].expand(fc3.shape))
         grad4 = self.fc4_rt.input_gradient(fc4, weight[split:].expand(fc4.shape))
-        corners = self.prroi_pool3t.box_gradient(context3, grad3.reshape(pooled3.shape))
-        corners = corners + self.prroi_pool4t.box_gradient(context4, grad4.reshape(pooled4.shape))
-        # x0, y0, x1, y1 -> x, y, w, h with x1 = x + w.
-        grad = torch.cat((corners[:, :2] + corners[:, 2:], corners[:, 2:]), dim=1)
+        grad = self.prroi_pool3t.box_gradient(context3, grad3.reshape(pooled3.shape))
+        grad = grad + self.prroi_pool4t.box_gradient(context4, grad4.reshape(pooled4.shape))
         batch, count = proposals.shape[0], proposals.shape[1]
         return iou.reshape(batch, count), grad.reshape(batch, count, 4)

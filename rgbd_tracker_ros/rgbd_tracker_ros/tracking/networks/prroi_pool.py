@@ -112,68 +112,33 @@ def _contract(features: Tensor, batch_index: Tensor, by_x: Tensor, by_y: Tensor)
     return out.reshape(num_rois, num_y, channels, num_x)
 
 
-def _integrals(
-    features: Tensor,
-    rois: Tensor,
-    edges: list[Tensor],
-    pooled_h: int,
-    pooled_w: int,
-    spatial_scale: float,
-    lines: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The bin integrals (and line integrals) over each box divided by its bin area,
-    (R, I, C, J) as :func:`_contract`; the boxes' width and height in feature units (R, 2);
-    ``1 / bin area`` (R,) (0 for an empty box). ``edges``: :func:`bin_edges`."""
-    boxes = _start_and_size(rois)
-    matrix, steps = edges[0].to(boxes.dtype), edges[1].to(boxes.dtype)
-    # Each edge's start and box side in feature units (products with the matrix's 0 and s
-    # entries: exact), then the offsets in the reference's order.
-    start = torch.matmul(boxes[:, :2], matrix[:2])
-    side = torch.matmul(boxes[:, 2:], matrix[:2])
-    positions = start + steps[0] * (side / steps[1])
-    by_x, by_y = _axis_weights(positions, pooled_w, features.shape[-2], features.shape[-1], lines)
-    size = boxes[:, 2:] * spatial_scale
-    bin_area = size[:, 0] * size[:, 1] / float(pooled_h * pooled_w)
-    nonempty = bin_area > 0
-    inverse_area = torch.where(nonempty, 1.0 / torch.where(nonempty, bin_area, 1.0), 0.0)
-    integrals = _contract(features, rois[:, 0].detach().long(), by_x, by_y)
-    return integrals * inverse_area.to(integrals.dtype)[:, None, None, None], size, inverse_area
-
-
-def _pool(
-    features: Tensor,
-    rois: Tensor,
-    edges: list[Tensor],
-    pooled_h: int,
-    pooled_w: int,
-    spatial_scale: float,
+def prroi_pool2d(
+    features: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float
 ) -> Tensor:
-    pooled, _, _ = _integrals(features, rois, edges, pooled_h, pooled_w, spatial_scale, False)
-    return pooled.permute(0, 2, 1, 3)  # (R, C, ph, pw)
+    """Pool ``rois`` (R, 5) = (batch_index, x0, y0, x1, y1) from ``features`` (B, C, H, W).
+
+    Returns (R, C, pooled_h, pooled_w). Differentiable by autograd w.r.t. ``features`` and the
+    four box coordinates (the batch index gets no gradient).
+    """
+    pool = PrRoIPool2D(pooled_h, pooled_w, spatial_scale).to(rois.device)
+    return pool(features, rois)
 
 
-def _pool_for_gradient(
-    features: Tensor,
-    rois: Tensor,
-    edges: list[Tensor],
-    pooled_h: int,
-    pooled_w: int,
-    spatial_scale: float,
+def prroi_pool2d_for_gradient(
+    features: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float
 ) -> tuple[Tensor, list[Tensor]]:
-    both, size, inverse_area = _integrals(
-        features, rois, edges, pooled_h, pooled_w, spatial_scale, True
-    )
-    pooled = both[:, :pooled_h, :, :pooled_w]  # (R, ph, C, pw)
-    along_x_edges = both[:, :pooled_h, :, pooled_w:]  # (R, ph, C, pw + 1)
-    along_y_edges = both[:, pooled_h:, :, :pooled_w]  # (R, ph + 1, C, pw)
-    # Through the bin area, d pooled / d (width, height) = -pooled / (width, height) (image
-    # units), written with 1 / bin area so that an empty box gets 0.
-    by_area = size.flip(1) * (inverse_area * (-spatial_scale / (pooled_h * pooled_w)))[:, None]
-    context = [pooled, along_x_edges, along_y_edges, by_area, edges[0]]
-    return pooled.permute(0, 2, 1, 3), context
+    """:func:`prroi_pool2d` (no autograd) and what :func:`prroi_box_gradient` needs."""
+    pool = PrRoIPool2D(pooled_h, pooled_w, spatial_scale).to(rois.device)
+    return pool.for_gradient(features, rois)
 
 
-def _box_gradient(context: list[Tensor], grad_of_output: Tensor) -> Tensor:
+def prroi_box_gradient(context: list[Tensor], grad_of_output: Tensor) -> Tensor:
+    """d sum(grad_of_output * pooled) / d (x0, y0, width, height): (R, 4), the box moved by
+    its corner and resized (x1 = x0 + width).
+
+    ``context`` comes from :func:`prroi_pool2d_for_gradient`, ``grad_of_output`` has the
+    pooled output's shape (R, C, ph, pw). Empty boxes get zero gradients, as in the kernel.
+    """
     pooled, along_x_edges, along_y_edges, by_area, edge_matrix = context
     grad = grad_of_output.permute(0, 2, 1, 3)  # (R, ph, C, pw), like ``pooled``
     # Edge e ends bin e - 1 and starts bin e: its line integral enters both, with opposite signs.
@@ -187,42 +152,8 @@ def _box_gradient(context: list[Tensor], grad_of_output: Tensor) -> Tensor:
     return by_box + nn.functional.pad(by_size, [2, 0])
 
 
-def prroi_pool2d(
-    features: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float
-) -> Tensor:
-    """Pool ``rois`` (R, 5) = (batch_index, x0, y0, x1, y1) from ``features`` (B, C, H, W).
-
-    Returns (R, C, pooled_h, pooled_w). Differentiable by autograd w.r.t. ``features`` and the
-    four box coordinates (the batch index gets no gradient).
-    """
-    edges = [t.to(rois.device) for t in bin_edges(pooled_h, pooled_w, spatial_scale)]
-    return _pool(features, rois, edges, pooled_h, pooled_w, spatial_scale)
-
-
-def prroi_pool2d_for_gradient(
-    features: Tensor, rois: Tensor, pooled_h: int, pooled_w: int, spatial_scale: float
-) -> tuple[Tensor, list[Tensor]]:
-    """:func:`prroi_pool2d` (no autograd) and what :func:`prroi_box_gradient` needs.
-
-    One contraction gives the bin integrals and the field's line integrals along every bin
-    edge: along the x edges over each bin row, along the y edges over each bin column.
-    """
-    edges = [t.to(rois.device) for t in bin_edges(pooled_h, pooled_w, spatial_scale)]
-    return _pool_for_gradient(features, rois, edges, pooled_h, pooled_w, spatial_scale)
-
-
-def prroi_box_gradient(context: list[Tensor], grad_of_output: Tensor) -> Tensor:
-    """d sum(grad_of_output * pooled) / d (x0, y0, width, height): (R, 4), the box moved by
-    its corner and resized (x1 = x0 + width).
-
-    ``context`` comes from :func:`prroi_pool2d_for_gradient`, ``grad_of_output`` has the
-    pooled output's shape (R, C, ph, pw). Empty boxes get zero gradients, as in the kernel.
-    """
-    return _box_gradient(context, grad_of_output)
-
-
 class PrRoIPool2D(nn.Module):
-    """Module form of :func:`prroi_pool2d` (no parameters; mirrors the reference's layer)."""
+    """PrRoIPool with its box gradient (no parameters; mirrors the reference's layer)."""
 
     def __init__(self, pooled_height: int, pooled_width: int, spatial_scale: float) -> None:
         super().__init__()
@@ -237,20 +168,51 @@ class PrRoIPool2D(nn.Module):
         self.register_buffer("edge_steps", steps, persistent=False)
 
     def forward(self, features: Tensor, rois: Tensor) -> Tensor:
-        edges = [self.edge_matrix, self.edge_steps]
-        return _pool(
-            features, rois, edges, self.pooled_height, self.pooled_width, self.spatial_scale
-        )
+        pooled, _, _ = self._integrals(features, rois, False)
+        return pooled.permute(0, 2, 1, 3)  # (R, C, ph, pw)
 
     def for_gradient(self, features: Tensor, rois: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """The pooled boxes and the context of :meth:`box_gradient` (no autograd)."""
-        edges = [self.edge_matrix, self.edge_steps]
-        return _pool_for_gradient(
-            features, rois, edges, self.pooled_height, self.pooled_width, self.spatial_scale
-        )
+        """The pooled boxes and the context of :meth:`box_gradient` (no autograd).
+
+        One contraction gives the bin integrals and the field's line integrals along every bin
+        edge: along the x edges over each bin row, along the y edges over each bin column.
+        """
+        ph, pw = self.pooled_height, self.pooled_width
+        both, size, inverse_area = self._integrals(features, rois, True)
+        pooled = both[:, :ph, :, :pw]  # (R, ph, C, pw)
+        along_x_edges = both[:, :ph, :, pw:]  # (R, ph, C, pw + 1)
+        along_y_edges = both[:, ph:, :, :pw]  # (R, ph + 1, C, pw)
+        # Through the bin area, d pooled / d (width, height) = -pooled / (width, height) (image
+        # units), written with 1 / bin area so that an empty box gets 0.
+        by_area = size.flip(1) * (inverse_area * (-self.spatial_scale / (ph * pw)))[:, None]
+        context = [pooled, along_x_edges, along_y_edges, by_area, self.edge_matrix]
+        return pooled.permute(0, 2, 1, 3), context
 
     def box_gradient(self, context: list[Tensor], grad_of_output: Tensor) -> Tensor:
-        return _box_gradient(context, grad_of_output)
+        return prroi_box_gradient(context, grad_of_output)
+
+    def _integrals(
+        self, features: Tensor, rois: Tensor, lines: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The bin integrals (and line integrals) over each box divided by its bin area,
+        (R, I, C, J) as :func:`_contract`; the boxes' width and height in feature units
+        (R, 2); ``1 / bin area`` (R,) (0 for an empty box)."""
+        boxes = _start_and_size(rois)
+        matrix, steps = self.edge_matrix.to(boxes.dtype), self.edge_steps.to(boxes.dtype)
+        # Each edge's start and box side in feature units (products with the matrix's 0 and s
+        # entries: exact), then the offsets in the reference's order.
+        start = torch.matmul(boxes[:, :2], matrix[:2])
+        side = torch.matmul(boxes[:, 2:], matrix[:2])
+        positions = start + steps[0] * (side / steps[1])
+        height, width = features.shape[-2], features.shape[-1]
+        by_x, by_y = _axis_weights(positions, self.pooled_width, height, width, lines)
+        size = boxes[:, 2:] * self.spatial_scale
+        bin_area = size[:, 0] * size[:, 1] / float(self.pooled_height * self.pooled_width)
+        nonempty = bin_area > 0
+        inverse_area = torch.where(nonempty, 1.0 / torch.where(nonempty, bin_area, 1.0), 0.0)
+        integrals = _contract(features, rois[:, 0].detach().long(), by_x, by_y)
+        scaled = integrals * inverse_area.to(integrals.dtype)[:, None, None, None]
+        return scaled, size, inverse_area
 
     def extra_repr(self) -> str:
         return (

@@ -5,7 +5,7 @@ them at about half the speed of oneDNN: TrDiMP's 7744 x 484 x 512 product took 1
 ``torch.mm`` and 8 ms through oneDNN; the IoU-Net's ten-row layers (10 x 6400 x 256) 365 us
 against 115-145 us. The sums run in another order, so results differ from ``torch.mm`` by
 float32 rounding. Elsewhere (CUDA, other dtypes, autograd, and when ``torch.export`` traces a
-``.pt2``: its compiler picks its own kernels, and a grouped convolution would fix the group
+``.pt2``: its compiler picks its own kernels, and a loop over key images would fix their
 count) they are the plain torch operations.
 """
 
@@ -24,8 +24,8 @@ def traced() -> bool:
 
 def cpu_kernels(tensor: torch.Tensor) -> bool:
     """Whether work on ``tensor`` runs through the CPU kernels chosen here (eager or
-    TorchScript on CPU), not traced for a compiler that picks its own and needs the loops and
-    group counts left to it."""
+    TorchScript on CPU), not traced for a compiler that picks its own and needs the loops
+    left to it."""
     return tensor.device.type == "cpu" and not traced()
 
 

@@ -68,8 +68,12 @@ class TransformerMemory:
         first = features[-1:]
         keys = net.memory_keys(first)
         total, weighted = net.memory_sums(keys, keys, first)
-        stacked = (first, labels[-1:], keys, total, weighted)
-        self._stacks = [FrontStack(items, ROOM) for items in stacked]
+        self._features = FrontStack(first, ROOM)
+        self._labels = FrontStack(labels[-1:], ROOM)
+        self._keys = FrontStack(keys, ROOM)
+        # Z and S of each image over the whole memory (float64), updated in place.
+        self._total = FrontStack(total, ROOM)
+        self._weighted = FrontStack(weighted, ROOM)
         self._drop: list[Tensor] | None = None
         for index in range(len(features) - 2, -1, -1):
             self._add(features[index : index + 1], labels[index : index + 1])
@@ -77,15 +81,15 @@ class TransformerMemory:
 
     @property
     def features(self) -> Tensor:
-        return self._stacks[0].items
+        return self._features.items
 
     @property
     def labels(self) -> Tensor:
-        return self._stacks[1].items
+        return self._labels.items
 
-    def _sums(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Keys, Z and S of the memory images (views: the sums are updated in place)."""
-        return self._stacks[2].items, self._stacks[3].items, self._stacks[4].items
+    def _stacks(self) -> tuple[FrontStack, ...]:
+        """Every stack, in the order of the items ``_add`` pushes."""
+        return (self._features, self._labels, self._keys, self._total, self._weighted)
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
@@ -94,7 +98,7 @@ class TransformerMemory:
         """Compute the blocks the next ``push`` takes out with the oldest image, if the memory
         is full: they do not change until then."""
         if len(self) >= capacity and self._drop is None:
-            keys = self._sums()[0]
+            keys = self._keys.items
             self._drop = self._net.memory_sums(keys[:-1], keys[-1:], self.features[-1:])
 
     def push(self, feature: Tensor, label: Tensor, capacity: int) -> None:
@@ -103,25 +107,23 @@ class TransformerMemory:
         if len(self) >= capacity:
             self.prepare_drop(capacity)
             total, weighted = self._drop
-            for stack in self._stacks:
+            for stack in self._stacks():
                 stack.drop_last()
-            _, memory_total, memory_weighted = self._sums()
-            memory_total.sub_(total)
-            memory_weighted.sub_(weighted)
+            self._total.items.sub_(total)
+            self._weighted.items.sub_(weighted)
         self._add(feature, label)
         self._encoding = None
 
     def _add(self, feature: Tensor, label: Tensor) -> None:
         self._drop = None
-        keys, total, weighted = self._sums()
         key = self._net.memory_keys(feature)
         own_total, own_weighted, added_total, added_weighted = self._net.memory_push_sums(
-            key, feature, keys, self.features
+            key, feature, self._keys.items, self.features
         )
-        total.add_(added_total)
-        weighted.add_(added_weighted)
+        self._total.items.add_(added_total)
+        self._weighted.items.add_(added_weighted)
         new = (feature, label, key, own_total, own_weighted)
-        for stack, item in zip(self._stacks, new, strict=True):
+        for stack, item in zip(self._stacks(), new, strict=True):
             stack.push_front(item)
 
     @property
@@ -136,7 +138,7 @@ class TransformerMemory:
 
     def _encoded(self) -> tuple[Tensor, list[Tensor]]:
         if self._encoding is None:
-            _, total, weighted = self._sums()
-            encoded = self._net.encoded_memory(self.features, [total, weighted])
+            sums = [self._total.items, self._weighted.items]
+            encoded = self._net.encoded_memory(self.features, sums)
             self._encoding = (encoded, self._net.decoder_memory(encoded, self.labels))
         return self._encoding
